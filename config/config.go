@@ -1,0 +1,386 @@
+// Package config is custodes.yaml: the one file that tells a gateway what to
+// guard, where its state lives and who may connect.
+//
+// The comments on the fields below are the operator's reference. Load is
+// strict: an unknown key, a missing required key or a value that cannot work
+// stops start-up with a message that names it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole of custodes.yaml.
+type Config struct {
+	// Listen is the address the gateway accepts analysts' PostgreSQL
+	// connections on. Default "127.0.0.1:6432".
+	Listen string `yaml:"listen"`
+
+	// HTTP is the address of the console: the public transparency report, the
+	// read-only log at /log/, and the operator's pages. Default
+	// "127.0.0.1:8080".
+	HTTP string `yaml:"http"`
+
+	// Backend is the agency's PostgreSQL database that holds person-level data.
+	Backend Backend `yaml:"backend"`
+
+	// Control is the database that holds custodes' own state: authorities,
+	// coverage, suspensions, sealed details. It must be a different database
+	// from Backend's, so that no analyst SQL can reach it.
+	Control Control `yaml:"control"`
+
+	// Log is the public transparency log.
+	Log Log `yaml:"log"`
+
+	// OperatorTokenFile holds the bearer token for the console's /ops/ pages.
+	// Relative paths are relative to the directory of this file.
+	OperatorTokenFile string `yaml:"operator_token_file"`
+
+	// PolicyFile optionally replaces the acceptable-use policy built into the
+	// binary with a Cedar file. Relative to the directory of this file.
+	PolicyFile string `yaml:"policy_file,omitempty"`
+
+	// Tenant is the agency this gateway serves, its units and analysts.
+	Tenant Tenant `yaml:"tenant"`
+
+	// Datasets are the tables (or views) analysts may reach. Everything not
+	// listed here is unreachable (AUP-2).
+	Datasets []Dataset `yaml:"datasets"`
+
+	// Coverage caps the distinct subjects a unit and the tenant may receive
+	// rows about over a rolling window (AUP-6).
+	Coverage Coverage `yaml:"coverage"`
+
+	// dir is the directory the file was loaded from; relative paths resolve
+	// against it.
+	dir string
+}
+
+// Backend names the agency database.
+type Backend struct {
+	// URL connects to the agency database as the gateway's backend role, for
+	// example "postgres://custodes_gateway:PASSWORD@127.0.0.1:5432/agency".
+	// The role must not be a superuser and must not have BYPASSRLS;
+	// `custodes setup` creates it with exactly the rights it needs. The
+	// database name in the URL is the only database analysts may name.
+	URL string `yaml:"url"`
+
+	// AdminURL is a superuser connection to the same server, used only by
+	// `custodes setup` to create roles and databases and to install grants and
+	// row-level security. `custodes serve` never uses it. Optional.
+	AdminURL string `yaml:"admin_url,omitempty"`
+}
+
+// Control names the control database.
+type Control struct {
+	// URL connects to the control database as custodes' control role, for
+	// example "postgres://custodes_control:PASSWORD@127.0.0.1:5432/custodes".
+	URL string `yaml:"url"`
+}
+
+// Log configures the transparency log.
+type Log struct {
+	// Dir is the directory of the log's tiles and checkpoint (Tessera POSIX
+	// storage). It is public: the console serves it read-only at /log/.
+	Dir string `yaml:"dir"`
+
+	// Origin is the log's name, the first line of every checkpoint, for
+	// example "demo.custodes/agency".
+	Origin string `yaml:"origin"`
+
+	// KeyFile holds the note signer key that signs checkpoints (see `custodes
+	// keygen`). Its key name must equal Origin. Keep it private.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Tenant is one agency.
+type Tenant struct {
+	// Name of the tenant, as it appears in the public log.
+	Name string `yaml:"name"`
+	// Units of the tenant; every analyst belongs to exactly one.
+	Units []Unit `yaml:"units"`
+}
+
+// Unit is a field office or team.
+type Unit struct {
+	Name     string    `yaml:"name"`
+	Analysts []Analyst `yaml:"analysts"`
+}
+
+// Analyst is a person who may connect to the gateway.
+type Analyst struct {
+	// Name is the user name analysts give when they connect.
+	Name string `yaml:"name"`
+	// SCRAM is the password's SCRAM-SHA-256 verifier in PostgreSQL's format,
+	// "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>" (see
+	// `custodes keygen --password`). Plain passwords are never stored.
+	SCRAM string `yaml:"scram"`
+}
+
+// Dataset is one registered table.
+type Dataset struct {
+	// Table is "schema.table".
+	Table string `yaml:"table"`
+	// SubjectKey is the column that identifies the person a row is about;
+	// empty for reference data that is about no one.
+	SubjectKey string `yaml:"subject_key,omitempty"`
+	// Category is one of identity, location, communications, financial,
+	// speech, biometric, case, reference.
+	Category string `yaml:"category"`
+	// Protected columns may not be selected, filtered, grouped or joined on
+	// (AUP-5).
+	Protected []string `yaml:"protected,omitempty"`
+}
+
+// Coverage sets the AUP-6 caps. Zero means no cap.
+type Coverage struct {
+	// UnitCap is the most distinct subjects one unit may receive rows about
+	// within Window.
+	UnitCap int64 `yaml:"unit_cap"`
+	// TenantCap is the same for the whole tenant.
+	TenantCap int64 `yaml:"tenant_cap"`
+	// Window is the rolling window, as a Go duration. Default "720h" (30 days).
+	Window Duration `yaml:"window,omitempty"`
+}
+
+// Duration is a time.Duration written as "720h" in YAML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 720h", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return d.Duration.String(), nil }
+
+// Categories are the dataset categories DESIGN.md defines.
+var Categories = []string{"identity", "location", "communications", "financial", "speech", "biometric", "case", "reference"}
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	c.dir = abs
+	return c, nil
+}
+
+// maxSize bounds the config file; a bigger one is a mistake.
+const maxSize = 1 << 20
+
+// Parse decodes and validates config text. Unknown keys are errors.
+func Parse(b []byte) (*Config, error) {
+	if len(b) > maxSize {
+		return nil, fmt.Errorf("config is larger than %d bytes", maxSize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("couldn't parse config: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, errors.New("config holds more than one YAML document")
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:6432"
+	}
+	if c.HTTP == "" {
+		c.HTTP = "127.0.0.1:8080"
+	}
+	if c.Coverage.Window.Duration == 0 {
+		c.Coverage.Window.Duration = 30 * 24 * time.Hour
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+)
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for key, addr := range map[string]string{"listen": c.Listen, "http": c.HTTP} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s: %q is not host:port", key, addr)
+		}
+	}
+	checkURL := func(key, u string, required bool) {
+		if u == "" {
+			if required {
+				bad("%s is required", key)
+			}
+			return
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
+			bad("%s: not a postgres:// URL", key) // never echo: URLs hold passwords
+			return
+		}
+		if strings.TrimPrefix(p.Path, "/") == "" {
+			bad("%s: the URL names no database", key)
+		}
+	}
+	checkURL("backend.url", c.Backend.URL, true)
+	checkURL("backend.admin_url", c.Backend.AdminURL, false)
+	checkURL("control.url", c.Control.URL, true)
+	if c.Backend.URL != "" && c.Control.URL != "" && c.BackendDatabase() == c.ControlDatabase() {
+		bad("control.url must name a different database from backend.url")
+	}
+	if c.Log.Dir == "" {
+		bad("log.dir is required")
+	}
+	if c.Log.Origin == "" {
+		bad("log.origin is required")
+	} else if strings.ContainsAny(c.Log.Origin, " \t\n+") {
+		bad("log.origin %q must not contain spaces or '+'", c.Log.Origin)
+	}
+	if c.Log.KeyFile == "" {
+		bad("log.key_file is required")
+	}
+	if c.OperatorTokenFile == "" {
+		bad("operator_token_file is required")
+	}
+	if !nameRE.MatchString(c.Tenant.Name) {
+		bad("tenant.name %q must be lower-case letters, digits, '-' or '_'", c.Tenant.Name)
+	}
+	if len(c.Tenant.Units) == 0 {
+		bad("tenant.units: at least one unit is required")
+	}
+	analysts := map[string]bool{}
+	units := map[string]bool{}
+	for i, u := range c.Tenant.Units {
+		if !nameRE.MatchString(u.Name) {
+			bad("tenant.units[%d].name %q must be lower-case letters, digits, '-' or '_'", i, u.Name)
+		}
+		if units[u.Name] {
+			bad("tenant.units: unit %q appears twice", u.Name)
+		}
+		units[u.Name] = true
+		for j, a := range u.Analysts {
+			where := fmt.Sprintf("tenant.units[%d].analysts[%d]", i, j)
+			if !nameRE.MatchString(a.Name) {
+				bad("%s.name %q must be lower-case letters, digits, '-' or '_'", where, a.Name)
+			}
+			if analysts[a.Name] {
+				bad("%s: analyst %q appears twice", where, a.Name)
+			}
+			analysts[a.Name] = true
+			if !strings.HasPrefix(a.SCRAM, "SCRAM-SHA-256$") {
+				bad("%s.scram must be a SCRAM-SHA-256 verifier (custodes keygen --password)", where)
+			}
+		}
+	}
+	if len(c.Datasets) == 0 {
+		bad("datasets: at least one dataset is required")
+	}
+	tables := map[string]bool{}
+	for i, d := range c.Datasets {
+		where := fmt.Sprintf("datasets[%d]", i)
+		schema, table, ok := strings.Cut(d.Table, ".")
+		if !ok || !identRE.MatchString(schema) || !identRE.MatchString(table) {
+			bad("%s.table %q must be schema.table in lower case", where, d.Table)
+		}
+		if tables[d.Table] {
+			bad("%s: table %q appears twice", where, d.Table)
+		}
+		tables[d.Table] = true
+		if d.SubjectKey != "" && !identRE.MatchString(d.SubjectKey) {
+			bad("%s.subject_key %q is not a column name", where, d.SubjectKey)
+		}
+		if !slices.Contains(Categories, d.Category) {
+			bad("%s.category %q must be one of %s", where, d.Category, strings.Join(Categories, ", "))
+		}
+		if d.Category != "reference" && d.SubjectKey == "" {
+			bad("%s: category %s needs a subject_key", where, d.Category)
+		}
+		for _, p := range d.Protected {
+			if !identRE.MatchString(p) {
+				bad("%s.protected: %q is not a column name", where, p)
+			}
+		}
+	}
+	if c.Coverage.UnitCap < 0 || c.Coverage.TenantCap < 0 {
+		bad("coverage caps must not be negative")
+	}
+	if c.Coverage.Window.Duration < time.Hour {
+		bad("coverage.window must be at least 1h")
+	}
+	return errors.Join(errs...)
+}
+
+// BackendDatabase is the database name in Backend.URL.
+func (c *Config) BackendDatabase() string { return dbName(c.Backend.URL) }
+
+// ControlDatabase is the database name in Control.URL.
+func (c *Config) ControlDatabase() string { return dbName(c.Control.URL) }
+
+func dbName(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(p.Path, "/")
+}
+
+// Path resolves a path from the config relative to the config's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// UnitOf returns the unit of an analyst, or false if there is no such analyst.
+func (c *Config) UnitOf(analyst string) (string, bool) {
+	for _, u := range c.Tenant.Units {
+		for _, a := range u.Analysts {
+			if a.Name == analyst {
+				return u.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// Marshal encodes the config as YAML, for the demo to write.
+func (c *Config) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

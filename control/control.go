@@ -1,0 +1,216 @@
+// Package control is custodes' control state in PostgreSQL: authorities,
+// suspensions, sealed details and the secret keys behind pseudonyms.
+//
+// The control database is separate from the agency's data, so no analyst SQL
+// can reach it, and shared, so several gateway replicas can serve one tenant.
+// Everything public can be rebuilt from the log; what is here is what the
+// log must not show.
+package control
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is a connection pool to the control database.
+type DB struct {
+	pool *pgxpool.Pool
+	// pseudonymKey keys analyst pseudonyms and authority commitments; loaded
+	// once at Open, never changes.
+	pseudonymKey []byte
+}
+
+// Open connects to the control database, whose schema `custodes setup` has
+// prepared.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't parse control URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't connect to control database: %w", err)
+	}
+	db := &DB{pool: pool}
+	if db.pseudonymKey, err = db.key(ctx, "pseudonym"); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.pool.Close() }
+
+// Ping checks the control database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
+// key returns the named secret key, creating it on first use. Concurrent
+// first uses agree on one key (ON CONFLICT DO NOTHING, then read back).
+func (db *DB) key(ctx context.Context, name string) ([]byte, error) {
+	k := make([]byte, 32)
+	rand.Read(k)
+	if _, err := db.pool.Exec(ctx, `INSERT INTO custodes.keys (name, key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, k); err != nil {
+		return nil, fmt.Errorf("couldn't store %s key (has `custodes setup` run?): %w", name, err)
+	}
+	if err := db.pool.QueryRow(ctx, `SELECT key FROM custodes.keys WHERE name = $1`, name).Scan(&k); err != nil {
+		return nil, fmt.Errorf("couldn't read %s key: %w", name, err)
+	}
+	return k, nil
+}
+
+// Pseudonym is the stable public name of an analyst in the log: keyed, so it
+// cannot be reversed by guessing names.
+func (db *DB) Pseudonym(tenant, analyst string) string {
+	return db.mac("analyst", tenant, analyst)[:16]
+}
+
+// AuthorityCommitment is the public commitment to an authority id: the log
+// shows which entries share an authority without showing its docket.
+func (db *DB) AuthorityCommitment(id string) string {
+	return db.mac("authority", id)
+}
+
+func (db *DB) mac(parts ...string) string {
+	h := hmac.New(sha256.New, db.pseudonymKey)
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Authority is a legal basis for person-level reads.
+type Authority struct {
+	ID          string
+	Kind        string // judicial_warrant, court_order, subpoena, administrative
+	Reference   string // external reference, e.g. a docket number
+	Tenant      string
+	Unit        string
+	Datasets    []string // "schema.table" names; "*" covers every registered dataset
+	Subjects    []int64  // listed subjects, or empty when MaxSubjects caps instead
+	MaxSubjects int64
+	NotBefore   time.Time
+	NotAfter    time.Time
+	Approver    string
+	Signature   []byte
+	Status      string // active, revoked
+	IssuedAt    time.Time
+}
+
+// Kinds are the authority kinds DESIGN.md defines.
+var Kinds = []string{"judicial_warrant", "court_order", "subpoena", "administrative"}
+
+// ActiveAt says whether a is usable at t: not revoked and within its window.
+func (a *Authority) ActiveAt(t time.Time) bool {
+	return a.Status == "active" && !t.Before(a.NotBefore) && t.Before(a.NotAfter)
+}
+
+// Covers says whether a names dataset.
+func (a *Authority) Covers(dataset string) bool {
+	return slices.Contains(a.Datasets, "*") || slices.Contains(a.Datasets, dataset)
+}
+
+// ErrNotFound is returned for an unknown authority.
+var ErrNotFound = errors.New("not found")
+
+const authorityColumns = `id, kind, reference, tenant, unit, datasets, subjects, max_subjects,
+	not_before, not_after, approver, signature, status, issued_at`
+
+// Authority returns the authority with id, or ErrNotFound.
+func (db *DB) Authority(ctx context.Context, id string) (*Authority, error) {
+	var a Authority
+	err := db.pool.QueryRow(ctx, `SELECT `+authorityColumns+` FROM custodes.authorities WHERE id = $1`, id).Scan(
+		&a.ID, &a.Kind, &a.Reference, &a.Tenant, &a.Unit, &a.Datasets, &a.Subjects, &a.MaxSubjects,
+		&a.NotBefore, &a.NotAfter, &a.Approver, &a.Signature, &a.Status, &a.IssuedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read authority: %w", err)
+	}
+	return &a, nil
+}
+
+// Authorities lists every authority of tenant, newest first.
+func (db *DB) Authorities(ctx context.Context, tenant string) ([]*Authority, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+authorityColumns+` FROM custodes.authorities WHERE tenant = $1 ORDER BY issued_at DESC, id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't list authorities: %w", err)
+	}
+	var out []*Authority
+	for rows.Next() {
+		var a Authority
+		if err := rows.Scan(&a.ID, &a.Kind, &a.Reference, &a.Tenant, &a.Unit, &a.Datasets, &a.Subjects, &a.MaxSubjects,
+			&a.NotBefore, &a.NotAfter, &a.Approver, &a.Signature, &a.Status, &a.IssuedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}
+
+// InsertAuthority stores a new authority. It returns false, and changes
+// nothing, if an authority with that id exists already.
+func (db *DB) InsertAuthority(ctx context.Context, a *Authority) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `INSERT INTO custodes.authorities
+		(id, kind, reference, tenant, unit, datasets, subjects, max_subjects, not_before, not_after, approver, signature)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (id) DO NOTHING`,
+		a.ID, a.Kind, a.Reference, a.Tenant, a.Unit, a.Datasets, nonNil(a.Subjects), a.MaxSubjects,
+		a.NotBefore, a.NotAfter, a.Approver, a.Signature)
+	if err != nil {
+		return false, fmt.Errorf("couldn't store authority %s: %w", a.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func nonNil(s []int64) []int64 {
+	if s == nil {
+		return []int64{}
+	}
+	return s
+}
+
+// Suspension returns whether tenant, or unit within it, is suspended, and why.
+func (db *DB) Suspension(ctx context.Context, tenant, unit string) (suspended bool, reason string, err error) {
+	err = db.pool.QueryRow(ctx, `SELECT reason FROM custodes.suspensions
+		WHERE tenant = $1 AND unit IN ('', $2) ORDER BY unit LIMIT 1`, tenant, unit).Scan(&reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("couldn't read suspensions: %w", err)
+	}
+	return true, reason, nil
+}
+
+// SaveDetail stores a sealed detail under its commitment. Storing the same
+// detail twice is harmless.
+func (db *DB) SaveDetail(ctx context.Context, commitment [32]byte, body []byte) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO custodes.details (commitment, body) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		commitment[:], body)
+	if err != nil {
+		return fmt.Errorf("couldn't store sealed detail: %w", err)
+	}
+	return nil
+}
+
+// Detail returns the sealed detail stored under commitment, or ErrNotFound.
+func (db *DB) Detail(ctx context.Context, commitment [32]byte) ([]byte, error) {
+	var body []byte
+	err := db.pool.QueryRow(ctx, `SELECT body FROM custodes.details WHERE commitment = $1`, commitment[:]).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return body, err
+}
