@@ -26,7 +26,8 @@ type Decision struct {
 	Err error
 }
 
-// Decide judges r. It is safe for concurrent use.
+// Decide judges r. It is safe for concurrent use, and answers a request it
+// has answered before from memory, without evaluating Cedar again.
 //
 // Any evaluation error denies, even if a permit applied and no forbid did:
 // a policy that cannot be evaluated has not judged the statement lawful.
@@ -34,6 +35,20 @@ func (p *Policy) Decide(r *Request) Decision {
 	if r == nil {
 		return p.deny(nil, errors.New("couldn't judge request: no request"))
 	}
+	var buf [512]byte
+	key := appendKey(buf[:0], r)
+	if d, ok := p.memo.get(key); ok {
+		d.Rules = slices.Clone(d.Rules)
+		return d
+	}
+	d := p.decide(r)
+	if d.Err == nil {
+		p.memo.put(key, Decision{Allow: d.Allow, Rules: slices.Clone(d.Rules)})
+	}
+	return d
+}
+
+func (p *Policy) decide(r *Request) Decision {
 	req, err := cedarRequest(r)
 	if err != nil {
 		return p.deny(nil, err)

@@ -45,7 +45,6 @@
 // Action::"result" by phase. There are no entities; every fact is in the
 // context:
 //
-//	phase                    String  "statement" | "result"
 //	tenant, unit, analyst    String
 //	suspended                Bool    Request.Suspended
 //	class                    String  Request.Class

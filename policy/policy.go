@@ -46,6 +46,7 @@ type Policy struct {
 	ruleOf   map[cedar.PolicyID]Rule // forbids only
 	rules    []Rule                  // sorted
 	fallback Rule
+	memo     memo
 }
 
 // policyList is a fixed, ordered [cedar.PolicyIterator]: cheaper to walk

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"sync"
 
 	cedar "github.com/cedar-policy/cedar-go"
 )
@@ -110,6 +111,21 @@ var (
 	actionResult    = cedar.NewEntityUID("Action", "result")
 )
 
+// scratch holds the maps a request is built in. cedar.NewRecord copies its
+// map, so they are reused: this is on every statement's path.
+type scratch struct {
+	ctx, coverage, authority                     cedar.RecordMap
+	names, unregistered, personLevel, categories []cedar.Value
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{
+		ctx:       make(cedar.RecordMap, 20),
+		coverage:  make(cedar.RecordMap, 4),
+		authority: make(cedar.RecordMap, 8),
+	}
+}}
+
 // cedarRequest maps r onto a Cedar request, as documented in the package
 // comment. Cedar has no quantifiers over sets, so the per-dataset facts are
 // projected into sets of names here, and the policy compares sets.
@@ -124,67 +140,89 @@ func cedarRequest(r *Request) (cedar.Request, error) {
 		return cedar.Request{}, fmt.Errorf("couldn't judge request: unknown phase %d", int(r.Phase))
 	}
 
-	var names, unregistered, personLevel, categories []cedar.Value
+	s := scratchPool.Get().(*scratch)
+	defer func() {
+		clear(s.ctx)
+		clear(s.coverage)
+		clear(s.authority)
+		s.names, s.unregistered = s.names[:0], s.unregistered[:0]
+		s.personLevel, s.categories = s.personLevel[:0], s.categories[:0]
+		scratchPool.Put(s)
+	}()
+
 	for _, d := range r.Datasets {
-		names = append(names, cedar.String(d.Name))
+		name := cedar.Value(cedar.String(d.Name))
+		s.names = append(s.names, name)
 		if !d.Registered {
-			unregistered = append(unregistered, cedar.String(d.Name))
+			s.unregistered = append(s.unregistered, name)
 		}
 		if d.PersonLevel {
-			personLevel = append(personLevel, cedar.String(d.Name))
+			s.personLevel = append(s.personLevel, name)
 		}
 		if d.Category != "" {
-			categories = append(categories, cedar.String(d.Category))
+			s.categories = append(s.categories, cedar.String(d.Category))
 		}
 	}
 
-	ctx := cedar.RecordMap{
-		"phase":                   cedar.String(r.Phase.String()),
-		"tenant":                  cedar.String(r.Tenant),
-		"unit":                    cedar.String(r.Unit),
-		"analyst":                 cedar.String(r.Analyst),
-		"suspended":               cedar.Boolean(r.Suspended),
-		"class":                   cedar.String(r.Class),
-		"unjudged":                stringSet(r.Unjudged),
-		"datasets":                cedar.NewSet(names...),
-		"unregistered":            cedar.NewSet(unregistered...),
-		"person_level":            cedar.NewSet(personLevel...),
-		"categories":              cedar.NewSet(categories...),
-		"protected_columns":       stringSet(r.ProtectedColumns),
-		"whole_row":               cedar.Boolean(r.WholeRow),
-		"subject_predicate":       cedar.Boolean(r.SubjectPredicate),
-		"place_or_time_predicate": cedar.Boolean(r.PlaceOrTimePredicate),
-		"hazards":                 stringSet(r.Hazards),
-		"result_subjects":         cedar.Long(r.ResultSubjects),
-		"coverage": cedar.NewRecord(cedar.RecordMap{
-			"unit_subjects":   cedar.Long(r.Coverage.UnitSubjects),
-			"unit_cap":        cedar.Long(r.Coverage.UnitCap),
-			"tenant_subjects": cedar.Long(r.Coverage.TenantSubjects),
-			"tenant_cap":      cedar.Long(r.Coverage.TenantCap),
-		}),
-	}
+	c := s.ctx
+	c["tenant"] = cedar.String(r.Tenant)
+	c["unit"] = cedar.String(r.Unit)
+	c["analyst"] = cedar.String(r.Analyst)
+	c["suspended"] = cedar.Boolean(r.Suspended)
+	c["class"] = cedar.String(r.Class)
+	c["unjudged"] = stringSet(r.Unjudged)
+	c["datasets"] = valueSet(s.names)
+	c["unregistered"] = valueSet(s.unregistered)
+	c["person_level"] = valueSet(s.personLevel)
+	c["categories"] = valueSet(s.categories)
+	c["protected_columns"] = stringSet(r.ProtectedColumns)
+	c["whole_row"] = cedar.Boolean(r.WholeRow)
+	c["subject_predicate"] = cedar.Boolean(r.SubjectPredicate)
+	c["place_or_time_predicate"] = cedar.Boolean(r.PlaceOrTimePredicate)
+	c["hazards"] = stringSet(r.Hazards)
+	c["result_subjects"] = cedar.Long(r.ResultSubjects)
+
+	s.coverage["unit_subjects"] = cedar.Long(r.Coverage.UnitSubjects)
+	s.coverage["unit_cap"] = cedar.Long(r.Coverage.UnitCap)
+	s.coverage["tenant_subjects"] = cedar.Long(r.Coverage.TenantSubjects)
+	s.coverage["tenant_cap"] = cedar.Long(r.Coverage.TenantCap)
+	c["coverage"] = cedar.NewRecord(s.coverage)
+
 	if a := r.Authority; a != nil {
-		ctx["authority"] = cedar.NewRecord(cedar.RecordMap{
-			"id":             cedar.String(a.ID),
-			"kind":           cedar.String(a.Kind),
-			"unit":           cedar.String(a.Unit),
-			"datasets":       stringSet(a.Datasets),
-			"lists_subjects": cedar.Boolean(a.ListsSubjects),
-			"subjects":       cedar.Long(a.Subjects),
-			"max_subjects":   cedar.Long(a.MaxSubjects),
-			"active":         cedar.Boolean(a.Active),
-		})
+		s.authority["id"] = cedar.String(a.ID)
+		s.authority["kind"] = cedar.String(a.Kind)
+		s.authority["unit"] = cedar.String(a.Unit)
+		s.authority["datasets"] = stringSet(a.Datasets)
+		s.authority["lists_subjects"] = cedar.Boolean(a.ListsSubjects)
+		s.authority["subjects"] = cedar.Long(a.Subjects)
+		s.authority["max_subjects"] = cedar.Long(a.MaxSubjects)
+		s.authority["active"] = cedar.Boolean(a.Active)
+		c["authority"] = cedar.NewRecord(s.authority)
 	}
 
 	return cedar.Request{
 		Principal: cedar.NewEntityUID("Analyst", cedar.String(r.Analyst)),
 		Action:    action,
 		Resource:  cedar.NewEntityUID("Tenant", cedar.String(r.Tenant)),
-		Context:   cedar.NewRecord(ctx),
+		Context:   cedar.NewRecord(c),
 	}, nil
 }
 
-func stringSet(ss []string) cedar.Set {
+// emptySet is shared and boxed once: most requests have no hazards, no
+// protected columns, nothing unjudged.
+var emptySet cedar.Value = cedar.NewSet()
+
+func valueSet(vs []cedar.Value) cedar.Value {
+	if len(vs) == 0 {
+		return emptySet
+	}
+	return cedar.NewSet(vs...)
+}
+
+func stringSet(ss []string) cedar.Value {
+	if len(ss) == 0 {
+		return emptySet
+	}
 	vs := make([]cedar.Value, len(ss))
 	for i, s := range ss {
 		vs[i] = cedar.String(s)

@@ -87,6 +87,26 @@ func RunTests(p *Policy, yamlText []byte) (report string, failed int, err error)
 }
 
 func parseTests(yamlText []byte) ([]testCase, error) {
+	// The strict decode gives lines for unknown keys and bad types, but not
+	// for values a field rejects (a misspelt phase), so look at the nodes
+	// first: they give every case its line.
+	var root yaml.Node
+	if err := yaml.Unmarshal(yamlText, &root); err != nil {
+		return nil, fmt.Errorf("couldn't read policy tests: %w", err)
+	}
+	var lines []int
+	if len(root.Content) == 1 && root.Content[0].Kind == yaml.SequenceNode {
+		for _, n := range root.Content[0].Content {
+			lines = append(lines, n.Line)
+			if v := lookup(n, "request", "phase"); v != nil {
+				var ph Phase
+				if err := ph.UnmarshalText([]byte(v.Value)); err != nil {
+					return nil, fmt.Errorf("couldn't read policy tests: line %d: %w", v.Line, err)
+				}
+			}
+		}
+	}
+
 	dec := yaml.NewDecoder(bytes.NewReader(yamlText))
 	dec.KnownFields(true)
 	var cases []testCase
@@ -101,17 +121,44 @@ func parseTests(yamlText []byte) ([]testCase, error) {
 	}
 	names := make(map[string]bool)
 	for i, tc := range cases {
+		line := lines[i] // the strict decode succeeded, so the nodes were a sequence of cases
 		switch {
 		case tc.Name == "":
-			return nil, fmt.Errorf("couldn't read policy tests: case %d has no name", i+1)
+			return nil, fmt.Errorf("couldn't read policy tests: line %d: case %d has no name", line, i+1)
 		case names[tc.Name]:
-			return nil, fmt.Errorf("couldn't read policy tests: two cases are named %q", tc.Name)
+			return nil, fmt.Errorf("couldn't read policy tests: line %d: two cases are named %q", line, tc.Name)
 		case tc.Expect != "allow" && tc.Expect != "deny":
-			return nil, fmt.Errorf("couldn't read policy tests: case %q: expect must be allow or deny, not %q", tc.Name, tc.Expect)
+			return nil, fmt.Errorf("couldn't read policy tests: line %d: case %q: expect must be allow or deny, not %q", line, tc.Name, tc.Expect)
 		}
 		names[tc.Name] = true
 	}
 	return cases, nil
+}
+
+// lookup follows keys down nested mappings, or returns nil.
+func lookup(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
 }
 
 func verdict(allow bool) string {
