@@ -95,8 +95,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	// Two failures pass with time: a port we picked may be taken before
-	// postgres binds it, and processes of a killed server may hold its
-	// shared memory for a moment after it died.
+	// postgres binds it, and an earlier server of this directory may still
+	// be shutting down, or the backends of a killed one still exiting.
 	portRetries, lingerUntil, waited := 0, time.Now().Add(lingerWait), false
 	for {
 		port := opts.Port
@@ -119,7 +119,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		case errors.Is(err, errOldServer) && time.Now().Before(lingerUntil):
 			if !waited {
 				waited = true
-				log.Warn("processes of an earlier server still hold its shared memory; waiting for them to exit", "for at most", lingerWait)
+				log.Warn("an earlier server of this data directory is still running; waiting for it to exit", "timeout", lingerWait)
 			}
 			select {
 			case <-ctx.Done():
@@ -132,8 +132,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 }
 
-// lingerWait bounds how long Start waits for the processes of a killed
-// server to let go of its shared memory.
+// lingerWait bounds how long Start waits for an earlier server of the same
+// data directory to exit.
 const lingerWait = 10 * time.Second
 
 // managed are the settings Start fixes: they are what keeps the server

@@ -172,6 +172,10 @@ func TestStartStopRestart(t *testing.T) {
 		t.Error("connected with a wrong password")
 	}
 
+	if fi, err := os.Stat(filepath.Join(dir, fmt.Sprintf(".s.PGSQL.%d", c.Port()))); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Errorf("no Unix socket in the data directory: %v", err)
+	}
+
 	port := c.Port()
 	if err := c.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
@@ -193,6 +197,25 @@ func TestStartStopRestart(t *testing.T) {
 	}
 	if n := count(t, c2, "SELECT count(*) FROM survivor"); n != 2 {
 		t.Errorf("after restart survivor has %d rows, want 2", n)
+	}
+}
+
+func TestLongDirIsTCPOnly(t *testing.T) {
+	for _, tc := range []struct {
+		dir, socketDir string
+	}{
+		{"/srv/pg", "/srv/pg"},
+		{"/srv/" + strings.Repeat("d", 87), "/srv/" + strings.Repeat("d", 87)}, // 107 with /.s.PGSQL.65535
+		{"/srv/" + strings.Repeat("d", 88), ""},
+	} {
+		c := &Cluster{dir: tc.dir, port: 65535, log: slog.New(slog.DiscardHandler)}
+		args := strings.Join(serverArgs(c, map[string]string{"work_mem": "8MB"}), " ")
+		if want := " unix_socket_directories=" + tc.socketDir + " "; !strings.Contains(args, want) {
+			t.Errorf("args for %d-byte dir %q lack %q", len(tc.dir), args, want)
+		}
+		if !strings.HasSuffix(args, " -c work_mem=8MB") {
+			t.Errorf("args %q do not end with the caller's settings", args)
+		}
 	}
 }
 
@@ -249,6 +272,32 @@ func TestKill9WithLingeringBackend(t *testing.T) {
 	}
 	if !strings.Contains(string(log), "pre-existing shared memory block") {
 		t.Error("the lingering backend never blocked a start; the test did not test the retry")
+	}
+}
+
+// TestStartWhileEarlierServerStops starts a second server on a directory
+// whose first server is still running, on the same port, and expects Start
+// to wait for the first to go rather than mistake it for its own.
+func TestStartWhileEarlierServerStops(t *testing.T) {
+	dir := dataDir(t)
+	c := start(t, Options{Dir: dir})
+	stopped := make(chan error, 1)
+	time.AfterFunc(time.Second, func() { stopped <- c.Stop() })
+
+	c2 := start(t, Options{Dir: dir, Port: c.Port()})
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("first server's Stop: %v", err)
+		}
+	default:
+		t.Fatal("second Start returned while the first server was still running")
+	}
+	if c2.srv.cmd.Process.Pid == c.srv.cmd.Process.Pid {
+		t.Fatal("same process")
+	}
+	if n := count(t, c2, "SELECT 1"); n != 1 {
+		t.Errorf("SELECT 1 = %d", n)
 	}
 }
 

@@ -29,5 +29,6 @@
 // On Linux the kernel asks it to shut down if the caller dies without
 // stopping it. A server killed outright leaves a stale postmaster.pid, which
 // PostgreSQL itself recognises on the next start; it then runs crash
-// recovery.
+// recovery. Start waits a few seconds for an earlier server of the same
+// directory, or the backends of a killed one, to exit before giving up.
 package pgcluster

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +26,7 @@ const (
 
 var (
 	errPortTaken = errors.New("port already in use")
-	errOldServer = errors.New("an earlier server's processes are still running")
+	errOldServer = errors.New("an earlier server of this data directory is still running")
 )
 
 // server is one run of the postgres child process.
@@ -152,6 +153,16 @@ func (s *server) checkOwnServer(ctx context.Context, conn *pgconn.PgConn, dir st
 	if got := string(res[0].Rows[0][0]); got != dir {
 		return fmt.Errorf("the PostgreSQL answering on %s serves %s, not %s", conn.Conn().RemoteAddr(), got, dir)
 	}
+	// Another server of this same directory could be answering; the lock
+	// file names the one that really holds it.
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return fmt.Errorf("couldn't read the lock file of %s: %w", dir, err)
+	}
+	pid, _, _ := strings.Cut(string(b), "\n")
+	if want := strconv.Itoa(s.cmd.Process.Pid); pid != want {
+		return fmt.Errorf("%w: the PostgreSQL answering on %s is pid %s, not ours (%s)", errOldServer, conn.Conn().RemoteAddr(), pid, want)
+	}
 	return nil
 }
 
@@ -161,7 +172,8 @@ func (s *server) startupFailure() error {
 	switch {
 	case strings.Contains(tail, "could not bind") || strings.Contains(tail, "Address already in use"):
 		return fmt.Errorf("%w: %w", errPortTaken, err)
-	case strings.Contains(tail, "pre-existing shared memory block"):
+	case strings.Contains(tail, "pre-existing shared memory block"),
+		strings.Contains(tail, "lock file") && strings.Contains(tail, "already exists"):
 		return fmt.Errorf("%w: %w", errOldServer, err)
 	}
 	return err
