@@ -65,12 +65,12 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("couldn't lock for migration: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7419801)`)
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS public.custodes_migrations (
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS custodes; CREATE TABLE IF NOT EXISTS custodes.migrations (
 		version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("couldn't create migrations table: %w", err)
 	}
 	var have int
-	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM public.custodes_migrations`).Scan(&have); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM custodes.migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("couldn't read schema version: %w", err)
 	}
 	if have > len(migrations) {
@@ -81,7 +81,7 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 			if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO public.custodes_migrations (version) VALUES ($1)`, v)
+			_, err := tx.Exec(ctx, `INSERT INTO custodes.migrations (version) VALUES ($1)`, v)
 			return err
 		})
 		if err != nil {

@@ -91,8 +91,8 @@ var ErrFailed = errors.New("password authentication failed")
 // Authenticate runs the SASL exchange on be, whose client has sent its
 // StartupMessage. v nil means an unknown user: the exchange runs anyway
 // against a random verifier, so that an unknown user and a wrong password
-// cannot be told apart, and fails. On success AuthenticationOk has NOT been
-// sent yet (the caller sends it once the backend side is ready). The error
+// cannot be told apart, and fails. On success AuthenticationSASLFinal has been
+// flushed but AuthenticationOk has not been sent yet (the caller sends it once the backend side is ready). The error
 // is ErrFailed for a bad proof, or a protocol error.
 func Authenticate(be *pgproto3.Backend, v *Verifier) error {
 	creds := decoy()
@@ -149,7 +149,7 @@ func Authenticate(be *pgproto3.Backend, v *Verifier) error {
 		return ErrFailed
 	}
 	be.Send(&pgproto3.AuthenticationSASLFinal{Data: []byte(serverFinal)})
-	return nil
+	return be.Flush()
 }
 
 // decoy returns fresh random credentials no password matches.

@@ -51,7 +51,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := ensureRole(ctx, admin, gwUser, gwPass, "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"); err != nil {
 		return err
 	}
-	if err := ensureRole(ctx, admin, ctlUser, ctlPass, "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"); err != nil {
+	// The control role owns its database; it inherits, because the owner's
+	// rights on schema public come through pg_database_owner.
+	if err := ensureRole(ctx, admin, ctlUser, ctlPass, "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS"); err != nil {
 		return err
 	}
 	log.Info("roles ready", "gateway", gwUser, "control", ctlUser)

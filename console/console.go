@@ -1,0 +1,106 @@
+// Package console is custodes' HTTP face: the public transparency pages, the
+// log itself for any verifier (C2SP tlog-tiles, read-only, at /log/), and the
+// operator's endpoints.
+package console
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/custodes/custodes/translog"
+)
+
+// Config is what the console serves.
+type Config struct {
+	// LogDir is the log's directory, served read-only at /log/.
+	LogDir string
+	Origin string
+	// Token guards the operator endpoints (/metrics and /ops/).
+	Token string
+	// Metrics are served at /metrics.
+	Metrics prometheus.Gatherer
+	// Health is checked by /healthz.
+	Health func(context.Context) error
+	Logger *slog.Logger
+}
+
+// New returns the console's handler.
+func New(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /log/", http.StripPrefix("/log", translog.Handler(cfg.LogDir)))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { home(w, r, cfg) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := cfg.Health(r.Context()); err != nil {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", operator(cfg.Token, promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
+	return securityHeaders(mux)
+}
+
+// operator admits requests bearing the operator token, compared in constant
+// time; anything else gets 401 and no detail.
+func operator(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="custodes"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>custodes — {{.Origin}}</title></head>
+<body>
+<h1>custodes transparency log</h1>
+<p>Every statement analysts sent through this gateway, allowed or denied, is an entry in the public log <code>{{.Origin}}</code>.</p>
+<h2>Latest checkpoint</h2>
+<pre>{{.Checkpoint}}</pre>
+<h2>Verify it yourself</h2>
+<pre>custodes verify --log {{.LogURL}} --key VKEY</pre>
+<p>The log is served per C2SP tlog-tiles at <a href="/log/checkpoint">/log/checkpoint</a>.</p>
+</body></html>
+`))
+
+func home(w http.ResponseWriter, r *http.Request, cfg Config) {
+	cp, err := os.ReadFile(filepath.Join(cfg.LogDir, "checkpoint"))
+	if err != nil {
+		cp = []byte("(no checkpoint published yet)")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	homeTmpl.Execute(w, map[string]string{
+		"Origin":     cfg.Origin,
+		"Checkpoint": string(cp),
+		"LogURL":     scheme + "://" + r.Host + "/log/",
+	})
+}

@@ -1,0 +1,243 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/custodes/custodes/record"
+	"github.com/custodes/custodes/translog"
+)
+
+// The scripted tour: a real client, over the wire, doing what DESIGN.md and
+// the issues say must happen, each step printed with what was expected and
+// what came. Later capabilities add their steps here.
+
+type scenarioEnv struct {
+	out    io.Writer
+	listen string
+	logDir string
+	vkey   string
+	http   string
+}
+
+type step struct {
+	name   string
+	expect string
+	run    func(ctx context.Context, env scenarioEnv) (got string, err error)
+}
+
+func connect(ctx context.Context, env scenarioEnv, user, password, options string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://%s:%s@%s/agency?sslmode=disable", user, password, env.listen))
+	if err != nil {
+		return nil, err
+	}
+	if options != "" {
+		cfg.RuntimeParams["options"] = options
+	}
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// outcome describes an error the way the steps expect it: the SQLSTATE and
+// the rule, or "ok".
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		if rule, ok := ruleOf(pe.Message); ok {
+			return pe.Code + " " + rule
+		}
+		return pe.Code
+	}
+	return "error: " + err.Error()
+}
+
+func ruleOf(msg string) (string, bool) {
+	_, rest, ok := strings.Cut(msg, "denied by ")
+	if !ok {
+		return "", false
+	}
+	rule, _, _ := strings.Cut(rest, " ")
+	return strings.TrimSuffix(rule, ","), true
+}
+
+// asAlice runs f in a fresh session of alice's.
+func as(user, options string, f func(ctx context.Context, c *pgx.Conn) (string, error)) func(context.Context, scenarioEnv) (string, error) {
+	return func(ctx context.Context, env scenarioEnv) (string, error) {
+		c, err := connect(ctx, env, user, user, options)
+		if err != nil {
+			return outcome(err), nil
+		}
+		defer c.Close(ctx)
+		return f(ctx, c)
+	}
+}
+
+func execSimple(sql string) func(ctx context.Context, c *pgx.Conn) (string, error) {
+	return func(ctx context.Context, c *pgx.Conn) (string, error) {
+		_, err := c.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+		return outcome(err), nil
+	}
+}
+
+func rows(ctx context.Context, c *pgx.Conn, sql string, args ...any) (string, error) {
+	r, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return outcome(err), nil
+	}
+	n := 0
+	for r.Next() {
+		n++
+	}
+	if err := r.Err(); err != nil {
+		return outcome(err), nil
+	}
+	return fmt.Sprintf("%d rows", n), nil
+}
+
+var scenario = []step{
+	{
+		name: "alice with a wrong password", expect: "28P01",
+		run: func(ctx context.Context, env scenarioEnv) (string, error) {
+			c, err := connect(ctx, env, "alice", "wrong", "")
+			if err == nil {
+				c.Close(ctx)
+			}
+			return outcome(err), nil
+		},
+	},
+	{
+		name: "alice without an authority: SELECT * FROM persons", expect: "42501 AUP-1",
+		run: as("alice", "", execSimple("SELECT * FROM persons")),
+	},
+	{
+		name: "alice under W-DEMO-1 reads person 101 (extended protocol)", expect: "1 rows",
+		run: as("alice", "", func(ctx context.Context, c *pgx.Conn) (string, error) {
+			if _, err := c.Exec(ctx, "SET custodes.authority = 'W-DEMO-1'"); err != nil {
+				return outcome(err), nil
+			}
+			return rows(ctx, c, "SELECT full_name, nationality FROM persons WHERE person_id = $1", 101)
+		}),
+	},
+	{
+		name: "alice under W-DEMO-1 from the startup options reads person 102 (simple protocol)", expect: "1 rows",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", func(ctx context.Context, c *pgx.Conn) (string, error) {
+			return rows(ctx, c, "SELECT full_name FROM persons WHERE person_id = 102", pgx.QueryExecModeSimpleProtocol)
+		}),
+	},
+	{
+		name: "SHOW custodes.authority after SET", expect: "W-DEMO-1",
+		run: as("alice", "", func(ctx context.Context, c *pgx.Conn) (string, error) {
+			if _, err := c.Exec(ctx, "SET custodes.authority TO 'W-DEMO-1'", pgx.QueryExecModeSimpleProtocol); err != nil {
+				return outcome(err), nil
+			}
+			var v string
+			if err := c.QueryRow(ctx, "SHOW custodes.authority", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+				return outcome(err), nil
+			}
+			return v, nil
+		}),
+	},
+	{
+		name: "alice under W-DEMO-1: COPY persons TO STDOUT", expect: "42501 AUP-7",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("COPY persons TO STDOUT")),
+	},
+	{
+		name: "alice under W-DEMO-1: SELECT pg_read_file('/etc/hostname')", expect: "42501 AUP-7",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("SELECT pg_read_file('/etc/hostname')")),
+	},
+	{
+		name: "alice under W-DEMO-1: a lawful read smuggling a file read behind it", expect: "42501 AUP-7",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("SELECT full_name FROM persons WHERE person_id = 101; SELECT pg_read_file('/etc/passwd')")),
+	},
+	{
+		name: "alice under W-DEMO-1: SELECT * FROM pg_stats (catalog, unregistered)", expect: "42501 AUP-2",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("SELECT * FROM pg_stats")),
+	},
+	{
+		name: "alice: DELETE FROM case_files", expect: "42501 AUP-7",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("DELETE FROM case_files")),
+	},
+	{
+		name: "alice: garbage SQL", expect: "42501 AUP-9",
+		run: as("alice", "", execSimple("SELEKT persons")),
+	},
+	{
+		name: "carol (houston) sets newark's warrant W-DEMO-1", expect: "42501 AUP-1",
+		run: as("carol", "", execSimple("SET custodes.authority = 'W-DEMO-1'")),
+	},
+	{
+		name: "carol sets an authority that does not exist", expect: "42501 AUP-1",
+		run: as("carol", "", execSimple("SET custodes.authority = 'W-NOPE'")),
+	},
+}
+
+// runScenario runs every step, prints each, verifies the log, and reports
+// whether everything went as expected.
+func runScenario(ctx context.Context, env scenarioEnv) bool {
+	fmt.Fprintln(env.out, "\nscenario:")
+	ok := true
+	for i, st := range scenario {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		got, err := st.run(sctx, env)
+		cancel()
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		mark := "ok  "
+		if got != st.expect {
+			mark = "FAIL"
+			ok = false
+		}
+		fmt.Fprintf(env.out, "%s %2d. %s\n          expected %s, got %s\n", mark, i+1, st.name, st.expect, got)
+	}
+
+	// The log must hold every one of those decisions, and verify.
+	time.Sleep(1500 * time.Millisecond) // let the latest checkpoint be published
+	var statements, denials, logins uint64
+	src, err := translog.OpenSource(env.logDir)
+	var res *translog.Result
+	if err == nil {
+		res, err = translog.Verify(ctx, src, env.vkey, translog.VerifyOptions{Entry: func(_ uint64, data []byte) error {
+			e, err := record.Parse(data)
+			if err != nil {
+				return err
+			}
+			switch {
+			case e.Kind == record.KindStatement && e.Decision == "deny":
+				denials++
+				statements++
+			case e.Kind == record.KindStatement:
+				statements++
+			case e.Kind == record.KindLoginFailure:
+				logins++
+			}
+			return nil
+		}})
+	}
+	mark := "ok  "
+	got := ""
+	if err != nil {
+		mark, ok, got = "FAIL", false, err.Error()
+	} else {
+		got = fmt.Sprintf("verified %d entries (%d statements, %d denied, %d login failures)", res.Size, statements, denials, logins)
+		if denials < 10 || logins < 1 {
+			mark, ok = "FAIL", false
+		}
+	}
+	fmt.Fprintf(env.out, "%s %2d. custodes verify on the demo's log\n          expected every decision above recorded, got %s\n", mark, len(scenario)+1, got)
+	if ok {
+		fmt.Fprintln(env.out, "scenario: every outcome was as expected")
+	} else {
+		fmt.Fprintln(env.out, "scenario: FAILED")
+	}
+	return ok
+}

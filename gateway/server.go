@@ -1,0 +1,231 @@
+// Package gateway is the PostgreSQL-wire front door analysts connect to
+// instead of the agency's database.
+//
+// For each client connection it authenticates the analyst (SCRAM-SHA-256),
+// opens one backend connection as the gateway's own role, and then judges
+// every statement of every query string and every extended-protocol Parse and
+// Execute before anything reaches the backend. A statement is forwarded only
+// when the acceptable-use policy allows it; its result is held until the
+// statement completes, the decision is durably recorded in the transparency
+// log, and only then are rows released. A denial is an ordinary PostgreSQL
+// error, SQLSTATE 42501, that names the rule and the log entry recording it.
+//
+// Anything the gateway cannot judge, it denies: an unparseable statement, a
+// policy that cannot be evaluated, a log that cannot be appended.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/custodes/custodes/control"
+	"github.com/custodes/custodes/policy"
+	"github.com/custodes/custodes/scram"
+)
+
+// Recorder is the transparency log as the gateway uses it.
+type Recorder interface {
+	// Append durably sequences entry as the log's next entry and returns its
+	// index. Once Append returns nil the entry survives a crash and its index
+	// is final; on error nothing was recorded and the gateway must deny.
+	Append(ctx context.Context, entry []byte) (uint64, error)
+	// Origin is the log's name, quoted in every denial.
+	Origin() string
+}
+
+// State is the control state the gateway reads and writes.
+type State interface {
+	// Authority returns an authority by id, or control.ErrNotFound.
+	Authority(ctx context.Context, id string) (*control.Authority, error)
+	// Suspension says whether tenant or unit is suspended.
+	Suspension(ctx context.Context, tenant, unit string) (bool, string, error)
+	// Pseudonym is the public, keyed name of an analyst.
+	Pseudonym(tenant, analyst string) string
+	// AuthorityCommitment is the public commitment to an authority id.
+	AuthorityCommitment(id string) string
+	// SaveDetail stores the sealed detail of an entry before the entry is
+	// appended. It must be durable once it returns.
+	SaveDetail(ctx context.Context, commitment [32]byte, body []byte) error
+}
+
+// Policy is the acceptable-use policy.
+type Policy interface {
+	Decide(r *policy.Request) policy.Decision
+	Hash() string
+}
+
+// Analyst is one person allowed to connect.
+type Analyst struct {
+	Unit     string
+	Verifier *scram.Verifier
+}
+
+// Dataset is a registered dataset.
+type Dataset struct {
+	SubjectKey string
+	Category   string
+	Protected  []string
+}
+
+// Config is what a Server needs. All fields are required unless noted.
+type Config struct {
+	Tenant   string
+	Analysts map[string]Analyst
+	// Datasets by "schema.table".
+	Datasets map[string]Dataset
+	// Backend connects to the agency database as the gateway's role. Its
+	// Database is the only database name clients may ask for.
+	Backend *pgconn.Config
+
+	Log    Recorder
+	State  State
+	Policy Policy
+	Logger *slog.Logger
+
+	// HoldLimit bounds the bytes of one statement's result held before
+	// release; a larger result is stopped. Default 64 MiB.
+	HoldLimit int
+	// StartupTimeout bounds the time from accept to an authenticated
+	// session. Default 10s.
+	StartupTimeout time.Duration
+}
+
+// Server accepts analysts' connections. It owns the registry of open
+// sessions, which CancelRequests are routed through.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[uint64]*session // by the (pid, key) the client was given
+	wg       sync.WaitGroup
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Backend == nil:
+		return nil, errors.New("gateway: no backend config")
+	case cfg.Log == nil || cfg.State == nil || cfg.Policy == nil:
+		return nil, errors.New("gateway: log, state and policy are required")
+	case cfg.Tenant == "":
+		return nil, errors.New("gateway: no tenant")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HoldLimit == 0 {
+		cfg.HoldLimit = 64 << 20
+	}
+	if cfg.StartupTimeout == 0 {
+		cfg.StartupTimeout = 10 * time.Second
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, sessions: map[uint64]*session{}}, nil
+}
+
+// Serve accepts connections on ln until ctx is done or ln fails, then closes
+// every session and waits for them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			cancel()
+			s.wg.Wait()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("couldn't accept: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(ctx, conn)
+		}()
+	}
+}
+
+// handle runs one client connection to its end.
+func (s *Server) handle(ctx context.Context, conn net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer conn.Close()
+	// A cancelled server context unblocks reads by closing the socket.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	sess, err := s.startup(ctx, conn)
+	if err != nil {
+		if !errors.Is(err, errHandled) {
+			s.log.Debug("startup failed", "remote", conn.RemoteAddr(), "err", err)
+		}
+		return
+	}
+	if sess == nil { // a CancelRequest connection, served
+		return
+	}
+	s.register(sess)
+	defer s.unregister(sess)
+	defer sess.close()
+	if err := sess.run(ctx); err != nil && ctx.Err() == nil {
+		s.log.Debug("session ended", "analyst", sess.analyst, "err", err)
+	}
+}
+
+func (s *Server) register(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		sess.clientPID = binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
+		sess.clientKey = b[4:8]
+		k := cancelKey(sess.clientPID, sess.clientKey)
+		if _, taken := s.sessions[k]; !taken {
+			s.sessions[k] = sess
+			return
+		}
+	}
+}
+
+func (s *Server) unregister(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, cancelKey(sess.clientPID, sess.clientKey))
+}
+
+func cancelKey(pid uint32, key []byte) uint64 {
+	if len(key) != 4 {
+		return 0 // never issued: keys the gateway gives out are 4 bytes
+	}
+	return uint64(pid)<<32 | uint64(binary.BigEndian.Uint32(key))
+}
+
+// cancel routes a client's CancelRequest to its session's backend query.
+// Unknown keys are ignored, as PostgreSQL does.
+func (s *Server) cancel(pid uint32, key []byte) {
+	s.mu.Lock()
+	sess := s.sessions[cancelKey(pid, key)]
+	s.mu.Unlock()
+	if sess != nil {
+		sess.cancelBackend()
+	}
+}
+
+// Sessions is the number of open sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

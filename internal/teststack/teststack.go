@@ -1,0 +1,191 @@
+// Package teststack starts a whole custodes deployment for integration
+// tests: the demo data in a fresh database of the shared test cluster, a
+// control database, setup, the log, the gateway and the console, on free
+// loopback ports. Each stack has its own databases and roles, so tests may
+// run stacks side by side.
+package teststack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/custodes/custodes/config"
+	"github.com/custodes/custodes/control"
+	"github.com/custodes/custodes/demodata"
+	"github.com/custodes/custodes/pgtest"
+	"github.com/custodes/custodes/scram"
+	"github.com/custodes/custodes/service"
+	"github.com/custodes/custodes/setup"
+	"github.com/custodes/custodes/translog"
+)
+
+// Stack is a running deployment.
+type Stack struct {
+	Addr     string // gateway host:port
+	HTTP     string // console host:port
+	Dir      string // config, keys and log
+	LogDir   string
+	VKey     string
+	Token    string
+	Config   *config.Config
+	Service  *service.Service
+	AdminURL string // superuser URL of the agency database
+}
+
+var counter atomic.Int64
+
+// Origin of every test stack's log.
+const Origin = "test.custodes/agency"
+
+// Start brings up a stack with the demo data for persons persons and the
+// demo's analysts (password = name) and authorities. It is stopped at test
+// cleanup.
+func Start(t testing.TB, persons int) *Stack {
+	t.Helper()
+	ctx := context.Background()
+	cluster := pgtest.Cluster(t)
+	n := counter.Add(1)
+	suffix := fmt.Sprintf("%d_%d", os.Getpid(), n)
+	agencyDB, controlDB := "agency_"+suffix, "custodes_"+suffix
+
+	admin, err := pgx.Connect(ctx, cluster.SuperuserURL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+agencyDB); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, cluster.SuperuserURL(agencyDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demodata.Create(ctx, conn, persons, nil); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+
+	dir := t.TempDir()
+	skey, vkey, err := translog.GenerateKey(Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "test-operator-token-" + suffix
+	for name, content := range map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": token} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostport := net.JoinHostPort(cluster.Host(), fmt.Sprint(cluster.Port()))
+	cfg := &config.Config{
+		Listen:            freeAddr(t),
+		HTTP:              freeAddr(t),
+		Backend:           config.Backend{URL: fmt.Sprintf("postgres://gw_%s:gwpw%s@%s/%s?sslmode=disable", suffix, suffix, hostport, agencyDB), AdminURL: cluster.SuperuserURL("postgres")},
+		Control:           config.Control{URL: fmt.Sprintf("postgres://ctl_%s:ctlpw%s@%s/%s?sslmode=disable", suffix, suffix, hostport, controlDB)},
+		Log:               config.Log{Dir: "log", Origin: Origin, KeyFile: "log.key"},
+		OperatorTokenFile: "operator.token",
+		Tenant:            config.Tenant{Name: "agency"},
+		Coverage:          config.Coverage{UnitCap: 200, TenantCap: 1000},
+	}
+	for _, u := range []struct {
+		name     string
+		analysts []string
+	}{{"newark", []string{"alice", "bob"}}, {"houston", []string{"carol"}}} {
+		unit := config.Unit{Name: u.name}
+		for _, a := range u.analysts {
+			v, err := scram.Hash(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unit.Analysts = append(unit.Analysts, config.Analyst{Name: a, SCRAM: v})
+		}
+		cfg.Tenant.Units = append(cfg.Tenant.Units, unit)
+	}
+	for _, d := range demodata.Datasets() {
+		cfg.Datasets = append(cfg.Datasets, config.Dataset{Table: d.Table, SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected})
+	}
+	b, err := cfg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "custodes.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = config.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := setup.Run(ctx, cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now().Add(-time.Hour)
+	for _, a := range []*control.Authority{
+		{ID: "W-DEMO-1", Kind: "judicial_warrant", Reference: "T-1", Unit: "newark", Datasets: []string{"*"}, Subjects: []int64{101, 102, 103}},
+		{ID: "L-DEMO-2", Kind: "administrative", Reference: "T-2", Unit: "newark", Datasets: []string{"public.persons", "public.addresses", "public.case_files"}, MaxSubjects: 5},
+		{ID: "W-DEMO-3", Kind: "judicial_warrant", Reference: "T-3", Unit: "houston", Datasets: []string{"*"}, Subjects: []int64{2001}},
+		{ID: "W-EXPIRED", Kind: "judicial_warrant", Reference: "T-4", Unit: "newark", Datasets: []string{"*"}, Subjects: []int64{101}, NotBefore: from.Add(-48 * time.Hour), NotAfter: from.Add(-24 * time.Hour)},
+	} {
+		a.Tenant = "agency"
+		a.Approver = "test"
+		if a.NotBefore.IsZero() {
+			a.NotBefore, a.NotAfter = from, from.Add(24*time.Hour)
+		}
+		if _, err := svc.IssueAuthority(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(sctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		svc.Close()
+	})
+	return &Stack{
+		Addr: cfg.Listen, HTTP: cfg.HTTP, Dir: dir, LogDir: filepath.Join(dir, "log"),
+		VKey: vkey, Token: token, Config: cfg, Service: svc, AdminURL: cluster.SuperuserURL(agencyDB),
+	}
+}
+
+// URL is a connection URL for an analyst (password = name).
+func (s *Stack) URL(user string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", user, user, s.Addr, s.Config.BackendDatabase())
+}
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,268 @@
+// Package service wires one custodes deployment together from its config:
+// the transparency log, the control state, the policy, the gateway and the
+// console. `custodes serve` and `custodes demo` both run it.
+//
+// Open validates and opens every part, one step at a time, and fails with
+// the name of the step that could not be done; Serve then accepts
+// connections until its context ends.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custodes/custodes/config"
+	"github.com/custodes/custodes/console"
+	"github.com/custodes/custodes/control"
+	"github.com/custodes/custodes/gateway"
+	"github.com/custodes/custodes/policy"
+	"github.com/custodes/custodes/record"
+	"github.com/custodes/custodes/scram"
+	"github.com/custodes/custodes/translog"
+)
+
+// Service is a running deployment. It owns the log, the control pool and
+// the listeners.
+type Service struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	tlog    *translog.Log
+	control *control.DB
+	policy  *policy.Policy
+	gateway *gateway.Server
+	console http.Handler
+}
+
+// Open opens every part of the deployment cfg describes.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, error) {
+	s := &Service{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	keyText, err := os.ReadFile(cfg.Path(cfg.Log.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read log.key_file: %w", err)
+	}
+	token, err := os.ReadFile(cfg.Path(cfg.OperatorTokenFile))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read operator_token_file: %w", err)
+	}
+	if len(strings.TrimSpace(string(token))) < 16 {
+		return nil, errors.New("operator_token_file: the token must be at least 16 characters")
+	}
+
+	s.policy = policy.Default()
+	if cfg.PolicyFile != "" {
+		text, err := os.ReadFile(cfg.Path(cfg.PolicyFile))
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read policy_file: %w", err)
+		}
+		if s.policy, err = policy.Load(text); err != nil {
+			return nil, fmt.Errorf("policy_file: %w", err)
+		}
+	}
+	log.Info("policy loaded", "hash", s.policy.Hash())
+
+	analysts := map[string]gateway.Analyst{}
+	for _, u := range cfg.Tenant.Units {
+		for _, a := range u.Analysts {
+			v, err := scram.ParseVerifier(a.SCRAM)
+			if err != nil {
+				return nil, fmt.Errorf("analyst %s: %w", a.Name, err)
+			}
+			analysts[a.Name] = gateway.Analyst{Unit: u.Name, Verifier: v}
+		}
+	}
+	datasets := map[string]gateway.Dataset{}
+	for _, d := range cfg.Datasets {
+		datasets[d.Table] = gateway.Dataset{SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected}
+	}
+	backend, err := pgconn.ParseConfig(cfg.Backend.URL)
+	if err != nil {
+		return nil, fmt.Errorf("backend.url: %w", err)
+	}
+
+	s.tlog, err = translog.Open(ctx, translog.Options{
+		Dir:       cfg.Path(cfg.Log.Dir),
+		SignerKey: strings.TrimSpace(string(keyText)),
+		Logger:    log.With("component", "log"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open the transparency log: %w", err)
+	}
+	if s.tlog.Origin() != cfg.Log.Origin {
+		return nil, fmt.Errorf("log.key_file signs for origin %q, but log.origin is %q", s.tlog.Origin(), cfg.Log.Origin)
+	}
+	log.Info("log open", "dir", cfg.Path(cfg.Log.Dir), "origin", cfg.Log.Origin)
+
+	if s.control, err = control.Open(ctx, cfg.Control.URL); err != nil {
+		return nil, err
+	}
+	log.Info("control state open", "database", cfg.ControlDatabase())
+
+	// The backend must answer before analysts are let in: a gateway that
+	// cannot reach it would only hand out errors.
+	probe, err := pgconn.ConnectConfig(ctx, backend)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't connect to the backend as the gateway's role: %w", err)
+	}
+	probe.Close(ctx)
+
+	s.gateway, err = gateway.New(gateway.Config{
+		Tenant:   cfg.Tenant.Name,
+		Analysts: analysts,
+		Datasets: datasets,
+		Backend:  backend,
+		Log:      s.tlog,
+		State:    s.control,
+		Policy:   s.policy,
+		Logger:   log.With("component", "gateway"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.console = console.New(console.Config{
+		LogDir:   cfg.Path(cfg.Log.Dir),
+		Origin:   cfg.Log.Origin,
+		Token:    strings.TrimSpace(string(token)),
+		Metrics:  reg,
+		Health:   s.health,
+		Logger:   log.With("component", "console"),
+	})
+	ok = true
+	return s, nil
+}
+
+func (s *Service) health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return s.control.Ping(ctx)
+}
+
+// Control is the control state, for administration (the demo issues its
+// authorities through it).
+func (s *Service) Control() *control.DB { return s.control }
+
+// Policy is the policy in force.
+func (s *Service) Policy() *policy.Policy { return s.policy }
+
+// IssueAuthority stores a and records its issue in the log, once: issuing
+// an id that exists changes nothing and records nothing.
+func (s *Service) IssueAuthority(ctx context.Context, a *control.Authority) (bool, error) {
+	created, err := s.control.InsertAuthority(ctx, a)
+	if err != nil || !created {
+		return created, err
+	}
+	datasets := a.Datasets
+	if slices.Contains(datasets, "*") {
+		datasets = nil
+		for _, d := range s.cfg.Datasets {
+			datasets = append(datasets, d.Table)
+		}
+	}
+	scope := fmt.Sprint(len(a.Subjects))
+	attr := "subjects"
+	if a.MaxSubjects > 0 {
+		attr, scope = "max_subjects", fmt.Sprint(a.MaxSubjects)
+	}
+	e := &record.Entry{
+		Kind:          record.KindAuthorityIssued,
+		Time:          time.Now().UTC().Truncate(time.Microsecond),
+		Tenant:        a.Tenant,
+		Unit:          a.Unit,
+		AuthorityKind: a.Kind,
+		Authority:     s.control.AuthorityCommitment(a.ID),
+		Datasets:      datasets,
+		Policy:        s.policy.Hash(),
+		Attrs: sortedAttrs(map[string]string{
+			attr:         scope,
+			"not_after":  a.NotAfter.UTC().Format(time.RFC3339),
+			"not_before": a.NotBefore.UTC().Format(time.RFC3339),
+		}),
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		return true, fmt.Errorf("couldn't encode authority entry: %w", err)
+	}
+	if _, err := s.tlog.Append(ctx, b); err != nil {
+		return true, fmt.Errorf("couldn't record authority %s: %w", a.ID, err)
+	}
+	return true, nil
+}
+
+func sortedAttrs(m map[string]string) []record.Attr {
+	var out []record.Attr
+	for k, v := range m {
+		out = append(out, record.Attr{Key: k, Value: v})
+	}
+	slices.SortFunc(out, func(a, b record.Attr) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Serve listens on the config's addresses and serves until ctx ends. ready,
+// if not nil, is called once both listeners accept connections.
+func (s *Service) Serve(ctx context.Context, ready func()) error {
+	pgln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("couldn't listen for analysts on %s: %w", s.cfg.Listen, err)
+	}
+	httpln, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		pgln.Close()
+		return fmt.Errorf("couldn't listen for the console on %s: %w", s.cfg.HTTP, err)
+	}
+	hs := &http.Server{Handler: s.console, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- s.gateway.Serve(ctx, pgln) }()
+	go func() {
+		if err := hs.Serve(httpln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("console: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	s.log.Info("serving", "gateway", pgln.Addr().String(), "console", httpln.Addr().String())
+	if ready != nil {
+		ready()
+	}
+	var first error
+	select {
+	case first = <-errc:
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(shutdown)
+	pgln.Close()
+	return first
+}
+
+// Close releases everything Open acquired.
+func (s *Service) Close() {
+	if s.control != nil {
+		s.control.Close()
+	}
+	if s.tlog != nil {
+		if err := s.tlog.Close(); err != nil {
+			s.log.Error("couldn't close the log", "err", err)
+		}
+	}
+}
