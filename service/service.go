@@ -140,12 +140,12 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.console = console.New(console.Config{
-		LogDir:   cfg.Path(cfg.Log.Dir),
-		Origin:   cfg.Log.Origin,
-		Token:    strings.TrimSpace(string(token)),
-		Metrics:  reg,
-		Health:   s.health,
-		Logger:   log.With("component", "console"),
+		LogDir:  cfg.Path(cfg.Log.Dir),
+		Origin:  cfg.Log.Origin,
+		Token:   strings.TrimSpace(string(token)),
+		Metrics: reg,
+		Health:  s.health,
+		Logger:  log.With("component", "console"),
 	})
 	ok = true
 	return s, nil
