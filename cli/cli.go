@@ -15,6 +15,10 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/term"
+	"k8s.io/klog/v2"
 )
 
 type command struct {
@@ -112,11 +116,21 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// logger is the operator's structured log on stderr.
+// logger is the operator's structured log on stderr. Tessera logs through
+// the process-wide klog; it is routed into the same handler, so its lines
+// obey the same level and format.
 func logger(e *env, verbose bool) *slog.Logger {
 	level := slog.LevelInfo
 	if !verbose {
 		level = slog.LevelWarn
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	h := slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})
+	klog.SetLogger(logr.FromSlogHandler(h.WithAttrs([]slog.Attr{slog.String("component", "tessera")})))
+	return slog.New(h)
+}
+
+// isTerminal says whether w is a terminal, where progress may redraw.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

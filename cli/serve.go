@@ -24,7 +24,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	err := demo.Run(ctx, demo.Options{
 		Dir: *dir, Persons: *persons, Listen: *listen, HTTP: *httpAddr, Scenario: *scenario,
-		Stdout: e.stdout, Stderr: e.stderr, Logger: logger(e, *verbose),
+		Stdout: e.stdout, Stderr: e.stderr, Terminal: isTerminal(e.stderr), Logger: logger(e, *verbose),
 	})
 	if errors.Is(err, demo.ErrScenarioFailed) {
 		return errSilent

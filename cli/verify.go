@@ -22,6 +22,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	logger(e, false) // Tessera's client logs at warning level only
+	*quiet = *quiet || !isTerminal(e.stderr)
 	if *logLoc == "" || *key == "" {
 		fmt.Fprintln(e.stderr, "custodes verify: --log and --key are required")
 		return errUsage

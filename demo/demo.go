@@ -55,7 +55,8 @@ type Options struct {
 	HTTP     string // console, default 127.0.0.1:8080
 	Scenario bool   // run the scripted tour, then exit
 	Stdout   io.Writer
-	Stderr   io.Writer // progress bars
+	Stderr   io.Writer // progress bars, when Terminal
+	Terminal bool      // Stderr is a terminal: draw progress bars; otherwise print milestones
 	Logger   *slog.Logger
 }
 
@@ -210,14 +211,24 @@ func createAgency(ctx context.Context, cluster *pgcluster.Cluster, o Options) er
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var bar *progressbar.ProgressBar
+	started := false
+	lastTenth := int64(-1)
 	loaded, err := demodata.Create(ctx, conn, o.Persons, func(done, total int64) {
-		if bar == nil {
-			fmt.Fprintf(o.Stdout, "loading synthetic data for %d persons\n", o.Persons)
-			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(o.Stderr),
-				progressbar.OptionSetDescription("rows"), progressbar.OptionShowCount(),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		if !started {
+			started = true
+			fmt.Fprintf(o.Stdout, "loading synthetic data for %d persons (%d rows)\n", o.Persons, total)
+			if o.Terminal {
+				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(o.Stderr),
+					progressbar.OptionSetDescription("rows"), progressbar.OptionShowCount(),
+					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			}
 		}
-		bar.Set64(done)
+		if bar != nil {
+			bar.Set64(done)
+		} else if tenth := done * 10 / max(total, 1); tenth != lastTenth && tenth%5 == 0 {
+			lastTenth = tenth
+			fmt.Fprintf(o.Stdout, "  %d%% (%d/%d rows)\n", tenth*10, done, total)
+		}
 	})
 	if bar != nil {
 		bar.Finish()
