@@ -1,0 +1,247 @@
+package translog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+	"github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// MaxEntrySize is the largest entry tlog-tiles can hold.
+const MaxEntrySize = 1<<16 - 1
+
+// Options configures [Open].
+type Options struct {
+	// Dir holds the log: checkpoint and tile/ (public, serve them with
+	// Handler) and .state/ (Tessera's private bookkeeping).
+	Dir string
+	// SignerKey is the note signer key from GenerateKey. Its name is the
+	// log's origin.
+	SignerKey string
+	// Logger receives the log's own events; nil discards them. (Tessera
+	// itself logs through klog.)
+	Logger *slog.Logger
+
+	// CheckpointInterval is how often a new checkpoint is signed when the
+	// tree has grown: the delay before an appended entry is publicly
+	// verifiable. Default 1s; Tessera's minimum is 100ms.
+	CheckpointInterval time.Duration
+	// BatchMaxSize and BatchMaxAge bound a group commit: concurrent Appends
+	// are written and fsynced together once BatchMaxSize are waiting or the
+	// oldest has waited BatchMaxAge. Defaults 1024 and 2ms.
+	BatchMaxSize uint
+	BatchMaxAge  time.Duration
+}
+
+const (
+	defaultCheckpointInterval = time.Second
+	defaultBatchMaxSize       = 1024
+	defaultBatchMaxAge        = 2 * time.Millisecond
+	closeTimeout              = 30 * time.Second
+)
+
+// Log is an open transparency log. Its methods are safe for concurrent use.
+type Log struct {
+	origin, vkey string
+	log          *slog.Logger
+	add          tessera.AddFn
+	shutdown     func(context.Context) error
+	stop         context.CancelFunc
+	stopped      <-chan struct{}
+
+	mu       sync.RWMutex // guards closed against Appends in flight
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+// Open opens the log in opts.Dir, creating it if needed, and starts the
+// background work that integrates entries and publishes checkpoints until
+// Close. Reopening a directory continues the same log; Open refuses a
+// directory whose checkpoint is not signed by opts.SignerKey. ctx bounds
+// only the opening.
+func Open(ctx context.Context, opts Options) (*Log, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("couldn't open log: no directory")
+	}
+	signer, err := note.NewSigner(opts.SignerKey)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open log: bad signer key: %w", err)
+	}
+	vkey, err := verifierKey(opts.SignerKey)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open log: %w", err)
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = defaultCheckpointInterval
+	}
+	if opts.BatchMaxSize == 0 {
+		opts.BatchMaxSize = defaultBatchMaxSize
+	}
+	if opts.BatchMaxAge == 0 {
+		opts.BatchMaxAge = defaultBatchMaxAge
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("couldn't create log directory: %w", err)
+	}
+	if err := checkExisting(ctx, opts.Dir, vkey, signer.Name()); err != nil {
+		return nil, fmt.Errorf("couldn't open log in %s: %w", opts.Dir, err)
+	}
+
+	// The background work outlives ctx: it ends with Close.
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	driver, err := posix.New(bg, posix.Config{Path: opts.Dir})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("couldn't open log storage: %w", err)
+	}
+	// No antispam: deduplicating would hand a repeated entry an earlier
+	// entry's index, and every decision must get its own entry.
+	appender, shutdown, _, err := tessera.NewAppender(bg, driver, tessera.NewAppendOptions().
+		WithCheckpointSigner(signer).
+		WithCheckpointInterval(opts.CheckpointInterval).
+		WithBatching(opts.BatchMaxSize, opts.BatchMaxAge).
+		WithShutdownTimeout(closeTimeout))
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("couldn't open log appender: %w", err)
+	}
+	lg.Info("transparency log open", "dir", opts.Dir, "origin", signer.Name())
+	return &Log{
+		origin:   signer.Name(),
+		vkey:     vkey,
+		log:      lg,
+		add:      appender.Add,
+		shutdown: shutdown,
+		stop:     stop,
+		stopped:  bg.Done(),
+	}, nil
+}
+
+// checkExisting fails unless dir is new or its checkpoint verifies under
+// vkey: appending to someone else's log, or under a changed origin, would
+// publish checkpoints no verifier accepts.
+func checkExisting(ctx context.Context, dir, vkey, origin string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, layout.CheckpointPath))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a new log, or one Tessera will publish a first checkpoint for
+	}
+	if err != nil {
+		return err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return err
+	}
+	if _, _, _, err := client.FetchCheckpoint(ctx, func(context.Context) ([]byte, error) { return raw, nil }, v, origin); err != nil {
+		return fmt.Errorf("existing checkpoint does not verify with this key: %w", err)
+	}
+	return nil
+}
+
+// Origin returns the log's origin, the name in its key and checkpoints.
+func (l *Log) Origin() string { return l.origin }
+
+// VerifierKey returns the public note verifier key for the log's
+// checkpoints, as given to Verify.
+func (l *Log) VerifierKey() string { return l.vkey }
+
+var errClosed = errors.New("couldn't append to log: log is closed")
+
+// Append durably sequences data as the next entry and returns its index.
+//
+// Contract: once Append returns nil, the entry is durable (it survives
+// kill -9 and power loss) and its index is final; on error nothing was
+// promised (the entry may or may not appear later). Concurrent Appends share
+// one write and fsync per batch (see Options.BatchMaxSize).
+func (l *Log) Append(ctx context.Context, data []byte) (uint64, error) {
+	if len(data) > MaxEntrySize {
+		return 0, fmt.Errorf("couldn't append to log: entry is %d bytes, more than %d", len(data), MaxEntrySize)
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return 0, errClosed
+	}
+	l.inflight.Add(1)
+	defer l.inflight.Done()
+	future := l.add(ctx, tessera.NewEntry(data))
+	l.mu.RUnlock()
+
+	// What resolving the future means, in Tessera v1.0.4's POSIX storage
+	// (storage/posix/files.go, sequenceBatch): the future resolves without
+	// error only after the whole batch was written: entry bundles, the
+	// tiles above them and .state/treeState, each as an O_SYNC temporary
+	// file renamed into place with its directory fsynced. So the entry is
+	// durable, its index final (the next batch starts after the stored tree
+	// size) and it is integrated into the tree. Not yet done is signing a
+	// checkpoint over it: the background publisher does that within
+	// CheckpointInterval, and after a crash the next Open publishes it from
+	// the durable tree state. Durability does not depend on the checkpoint,
+	// so Append doesn't wait for one (it would add up to a
+	// CheckpointInterval to every statement); custodes' promise "no row
+	// before its entry is durable" needs only this.
+	type result struct {
+		idx tessera.Index
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		idx, err := future()
+		done <- result{idx, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("couldn't append to log: %w", ctx.Err())
+	case <-l.stopped:
+		return 0, errClosed
+	}
+	if r.err != nil {
+		l.log.Error("log append failed", "err", r.err)
+		return 0, fmt.Errorf("couldn't append to log: %w", r.err)
+	}
+	if r.idx.IsDup {
+		// Impossible without antispam; an earlier entry's index would be a
+		// false receipt, so refuse it.
+		return 0, errors.New("couldn't append to log: storage returned a duplicate's index")
+	}
+	return r.idx.Index, nil
+}
+
+// Close stops accepting entries, waits for the Appends in flight, waits for
+// a checkpoint covering every entry this Log appended, and stops the
+// background work. Close is idempotent.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	defer l.stop()
+
+	l.inflight.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if err := l.shutdown(ctx); err != nil {
+		return fmt.Errorf("couldn't publish the final checkpoint: %w", err)
+	}
+	l.log.Info("transparency log closed", "origin", l.origin)
+	return nil
+}
