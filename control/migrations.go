@@ -56,6 +56,18 @@ CREATE TABLE custodes.details (
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 `,
+	// 2: coverage, the distinct subjects each unit has received rows about.
+	`
+CREATE TABLE custodes.coverage (
+	tenant     text NOT NULL,
+	unit       text NOT NULL,
+	token      text NOT NULL,
+	first_seen timestamptz NOT NULL DEFAULT now(),
+	last_seen  timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (tenant, unit, token)
+);
+CREATE INDEX coverage_recent ON custodes.coverage (tenant, last_seen, token);
+`,
 }
 
 // Migrate brings the control schema up to date. It is idempotent and safe to

@@ -26,7 +26,10 @@ type detail struct {
 	Authority string   `json:"authority,omitempty"`
 	SQL       string   `json:"sql"`
 	Params    []string `json:"params,omitempty"`
+	Subjects  []string `json:"subjects,omitempty"`
 }
+
+type entryT = record.Entry
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 

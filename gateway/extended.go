@@ -144,6 +144,11 @@ func (s *session) execute(ctx context.Context, m *pgproto3.Execute) error {
 	if v.denial != nil {
 		return s.denyVerdict(ctx, v)
 	}
+	// Describe the portal first, for the result guard: the row
+	// description, with the formats Bind chose, says which columns are
+	// subject keys.
+	s.be.Send(&pgproto3.Describe{ObjectType: 'P', Name: m.Portal})
+	s.expect(opDescribeGuard, nil)
 	s.be.Send(m)
 	s.expect(opStatement, v)
 	return nil

@@ -35,6 +35,9 @@ type verdict struct {
 	datasets  []string           // every relation touched, resolved
 	decision  policy.Decision
 	denial    *denial // non-nil: denied
+	// req is the statement-phase request, reused for the result phase.
+	req         *policy.Request
+	personLevel bool // touches a registered dataset with a subject key
 
 	local      localKind
 	localValue string // the authority id a SET names
@@ -108,7 +111,9 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 		v.datasets = append(v.datasets, name)
 		d, ok := cfg.Datasets[name]
 		req.Datasets = append(req.Datasets, policy.Dataset{Name: name, Category: d.Category, Registered: ok, PersonLevel: ok && d.SubjectKey != ""})
+		v.personLevel = v.personLevel || (ok && d.SubjectKey != "")
 	}
+	v.req = req
 	slices.Sort(v.datasets)
 	v.datasets = slices.Compact(v.datasets)
 	for _, h := range st.Hazards {
@@ -140,6 +145,14 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 			v.authority = a
 			req.Authority = policyAuthority(a, cfg.Tenant, time.Now())
 		}
+	}
+	if v.personLevel {
+		// AUP-6 before execution: a unit already over its cap gets nothing.
+		cov, err := cfg.State.Coverage(ctx, cfg.Tenant, s.unit, nil, cfg.CoverageWindow)
+		if err != nil {
+			return s.unjudgeable(v, "the coverage state is unavailable")
+		}
+		req.Coverage = policy.Coverage{UnitSubjects: cov.Unit, UnitCap: cfg.UnitCap, TenantSubjects: cov.Tenant, TenantCap: cfg.TenantCap}
 	}
 
 	v.decision = cfg.Policy.Decide(req)

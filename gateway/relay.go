@@ -17,6 +17,10 @@ const (
 	opClose
 	opStatement // a simple-query statement or an Execute: rows, then a completion
 	opReady     // a Sync or the end of a simple Query: ReadyForQuery
+	// opDescribeGuard is a Describe of the portal the gateway sends before
+	// every Execute, for the result guard: its response goes to the guard
+	// of the Execute that follows it, never to the client.
+	opDescribeGuard
 )
 
 // op is one operation sent to the backend whose response is awaited.
@@ -29,6 +33,10 @@ type op struct {
 	rows    int64
 	held    int
 	stopped *denial // the result was stopped; send this instead
+	g       guard
+	// tokens and subjects are what the result guard counted, for the entry.
+	tokens   []string
+	subjects int64
 }
 
 func (s *session) expect(kind opKind, v *verdict) {
@@ -68,6 +76,10 @@ func (s *session) relay(ctx context.Context, untilReady bool) error {
 			s.suppress = false
 			return nil
 		case *pgproto3.ErrorResponse:
+			if head.kind == opDescribeGuard {
+				head = s.pending[1] // the error is the Execute's: the portal is bad
+				s.pop()
+			}
 			if head.kind == opStatement {
 				if err := s.complete(ctx, head, m); err != nil {
 					return err
@@ -99,16 +111,26 @@ func (s *session) relay(ctx context.Context, untilReady bool) error {
 				s.send(m)
 			}
 		case *pgproto3.RowDescription:
-			if head.kind == opDescribeStmt || head.kind == opDescribePortal {
+			switch head.kind {
+			case opDescribeGuard:
+				s.pending[1].g.describe(s.srv.cat, m)
 				s.pop()
-			} else if head.kind == opStatement {
+				continue
+			case opDescribeStmt, opDescribePortal:
+				s.pop()
+			case opStatement:
 				s.begin(head)
+				head.g.describe(s.srv.cat, m)
 			}
 			if !s.suppress {
 				s.send(m)
 			}
 		case *pgproto3.NoData:
 			s.pop()
+			if head.kind == opDescribeGuard {
+				s.pending[0].g.described = true
+				continue
+			}
 			if !s.suppress {
 				s.send(m)
 			}
@@ -120,6 +142,17 @@ func (s *session) relay(ctx context.Context, untilReady bool) error {
 			head.rows++
 			if head.stopped != nil || s.suppress {
 				continue
+			}
+			head.g.row(m.Values)
+			if lim := head.v.limit(); lim >= 0 && head.g.count() > lim {
+				// Past the authority's scope: the policy decides, now, before
+				// any more is held.
+				if d := s.judgeResult(ctx, head, false); d != nil {
+					head.stopped = d
+					s.out = s.out[:head.mark]
+					s.cancelBackend()
+					continue
+				}
 			}
 			head.held += len(m.Values)*4 + valuesLen(m.Values)
 			if head.held > s.srv.cfg.HoldLimit {
@@ -193,14 +226,23 @@ func (s *session) complete(ctx context.Context, o *op, end pgproto3.BackendMessa
 	}
 	if o.stopped != nil {
 		s.out = s.out[:o.mark]
-		s.recordDenial(ctx, o.v, o.stopped)
+		s.recordDenialCounted(ctx, o, o.stopped)
 		s.sendDenial(o.stopped, false)
 		// The backend's own outcome (often "canceling statement") is not
 		// the client's business.
 		s.suppress = true
 		return nil
 	}
-	if _, err := s.recordAllowed(ctx, o.v, o.rows); err != nil {
+	if o.v != nil && o.v.personLevel {
+		if d := s.judgeResult(ctx, o, true); d != nil {
+			s.out = s.out[:o.mark]
+			s.recordDenialCounted(ctx, o, d)
+			s.sendDenial(d, false)
+			s.suppress = true
+			return nil
+		}
+	}
+	if _, err := s.recordAllowedCounted(ctx, o); err != nil {
 		s.out = s.out[:o.mark]
 		d := &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-9"), reason: "the decision could not be recorded in the transparency log", hint: "try again later; nothing was released", unrecorded: true}
 		s.srv.log.Error("couldn't record statement", "err", err)

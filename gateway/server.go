@@ -55,6 +55,24 @@ type State interface {
 	// SaveDetail stores the sealed detail of an entry before the entry is
 	// appended. It must be durable once it returns.
 	SaveDetail(ctx context.Context, commitment [32]byte, body []byte) error
+	// SubjectToken is the keyed pseudonymous token of a subject.
+	SubjectToken(tenant, subject string) string
+	// Coverage counts the distinct subjects unit and tenant have received
+	// within window, as they would be with tokens added.
+	Coverage(ctx context.Context, tenant, unit string, tokens []string, window time.Duration) (control.CoverageCounts, error)
+	// AddCoverage records that unit received rows about tokens, now. It must
+	// be durable once it returns.
+	AddCoverage(ctx context.Context, tenant, unit string, tokens []string) error
+}
+
+// Scope is the database-enforced scope of each backend session (row-level
+// security on every registered dataset).
+type Scope interface {
+	// SetScope lets backend pid see rows of every subject (unrestricted) or
+	// only of subjects. It must be in force in the backend once it returns.
+	SetScope(ctx context.Context, pid uint32, unrestricted bool, subjects []string) error
+	// ClearScope leaves backend pid seeing no person-level row.
+	ClearScope(ctx context.Context, pid uint32) error
 }
 
 // Policy is the acceptable-use policy.
@@ -88,8 +106,14 @@ type Config struct {
 
 	Log    Recorder
 	State  State
+	Scope  Scope
 	Policy Policy
 	Logger *slog.Logger
+
+	// UnitCap and TenantCap bound distinct subjects within CoverageWindow
+	// (AUP-6); 0 is no cap.
+	UnitCap, TenantCap int64
+	CoverageWindow     time.Duration
 
 	// HoldLimit bounds the bytes of one statement's result held before
 	// release; a larger result is stopped. Default 64 MiB.
@@ -104,19 +128,21 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	cat *catalog // immutable after New
 
 	mu       sync.Mutex
 	sessions map[uint64]*session // by the (pid, key) the client was given
 	wg       sync.WaitGroup
 }
 
-// New checks cfg and returns a Server.
-func New(cfg Config) (*Server, error) {
+// New checks cfg, reads the registered datasets from the backend's
+// catalog, and returns a Server.
+func New(ctx context.Context, cfg Config) (*Server, error) {
 	switch {
 	case cfg.Backend == nil:
 		return nil, errors.New("gateway: no backend config")
-	case cfg.Log == nil || cfg.State == nil || cfg.Policy == nil:
-		return nil, errors.New("gateway: log, state and policy are required")
+	case cfg.Log == nil || cfg.State == nil || cfg.Policy == nil || cfg.Scope == nil:
+		return nil, errors.New("gateway: log, state, scope and policy are required")
 	case cfg.Tenant == "":
 		return nil, errors.New("gateway: no tenant")
 	}
@@ -129,7 +155,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StartupTimeout == 0 {
 		cfg.StartupTimeout = 10 * time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, sessions: map[uint64]*session{}}, nil
+	if cfg.CoverageWindow == 0 {
+		cfg.CoverageWindow = 30 * 24 * time.Hour
+	}
+	conn, err := pgconn.ConnectConfig(ctx, cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't connect to the backend as the gateway's role: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	cat, err := loadCatalog(ctx, conn, cfg.Datasets)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, cat: cat, sessions: map[uint64]*session{}}, nil
 }
 
 // Serve accepts connections on ln until ctx is done or ln fails, then closes

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -188,6 +189,11 @@ func (s *session) close() {
 	s.closeOnce.Do(func() {
 		if s.backend != nil {
 			s.backend.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.srv.cfg.Scope.ClearScope(ctx, s.backendPID); err != nil {
+				s.srv.log.Warn("couldn't clear scope of a closed session", "err", err)
+			}
+			cancel()
 		}
 		s.client.Close()
 	})

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -138,7 +139,12 @@ func (s *session) remember(st *analysis.Statement) {
 func (s *session) afterRun(vs []*verdict) {
 	for _, v := range vs {
 		if set := v.stmt.Setting; set != nil && set.All && set.Reset {
-			s.authority = "" // RESET ALL resets custodes.authority too
+			// RESET ALL resets custodes.authority too. If the scope cannot
+			// be cleared, the session cannot be trusted: end it.
+			if err := s.srv.cfg.Scope.ClearScope(context.Background(), s.backendPID); err != nil {
+				s.close()
+			}
+			s.authority = ""
 		}
 	}
 }
@@ -155,6 +161,11 @@ func (s *session) runLocal(ctx context.Context, v *verdict) bool {
 		s.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
 		return true
 	case localResetAuthority:
+		if err := s.srv.cfg.Scope.ClearScope(ctx, s.backendPID); err != nil {
+			s.srv.log.Error("couldn't clear scope", "err", err)
+			s.sendError("XX000", "custodes: the authority could not be reset; reconnect")
+			return false
+		}
 		s.authority = ""
 		s.send(&pgproto3.CommandComplete{CommandTag: []byte("RESET")})
 		return true
@@ -162,6 +173,10 @@ func (s *session) runLocal(ctx context.Context, v *verdict) bool {
 		// Checked again now: it may have been revoked since it was judged.
 		if d := s.checkAuthority(ctx, v.localValue); d != nil {
 			s.recordDenial(ctx, v, d)
+			s.sendDenial(d, false)
+			return false
+		}
+		if d := s.bindScope(ctx, v.localValue); d != nil {
 			s.sendDenial(d, false)
 			return false
 		}
@@ -177,12 +192,34 @@ func (s *session) runLocal(ctx context.Context, v *verdict) bool {
 	return false
 }
 
+// bindScope writes the database-enforced scope of authority id for this
+// session's backend: its listed subjects, or every subject for a capped
+// authority (the result guard counts those).
+func (s *session) bindScope(ctx context.Context, id string) *denial {
+	a, err := s.srv.cfg.State.Authority(ctx, id)
+	if err == nil {
+		subjects := make([]string, len(a.Subjects))
+		for i, x := range a.Subjects {
+			subjects[i] = strconv.FormatInt(x, 10)
+		}
+		err = s.srv.cfg.Scope.SetScope(ctx, s.backendPID, len(a.Subjects) == 0, subjects)
+	}
+	if err != nil {
+		s.srv.log.Error("couldn't bind scope", "err", err)
+		return &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-9"), reason: "the authority's scope could not be put in force", hint: "try again later"}
+	}
+	return nil
+}
+
 // setAuthority binds an authority from the startup options. It returns the
 // denial, recorded, if the authority cannot be bound.
 func (s *session) setAuthority(ctx context.Context, id, text string) *denial {
 	v := &verdict{text: text, local: localSetAuthority, localValue: id, stmt: &analysis.Statement{Class: analysis.ClassSet, Text: text}}
 	if d := s.checkAuthority(ctx, id); d != nil {
 		s.recordDenial(ctx, v, d)
+		return d
+	}
+	if d := s.bindScope(ctx, id); d != nil {
 		return d
 	}
 	if _, err := s.recordAllowed(ctx, v, 0); err != nil {

@@ -39,6 +39,7 @@ type Service struct {
 	log     *slog.Logger
 	tlog    *translog.Log
 	control *control.DB
+	scope   *control.Scope
 	policy  *policy.Policy
 	gateway *gateway.Server
 	console http.Handler
@@ -114,24 +115,24 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 		return nil, err
 	}
 	log.Info("control state open", "database", cfg.ControlDatabase())
-
-	// The backend must answer before analysts are let in: a gateway that
-	// cannot reach it would only hand out errors.
-	probe, err := pgconn.ConnectConfig(ctx, backend)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't connect to the backend as the gateway's role: %w", err)
+	if s.scope, err = control.OpenScope(ctx, cfg.Control.URL, cfg.BackendDatabase()); err != nil {
+		return nil, err
 	}
-	probe.Close(ctx)
 
-	s.gateway, err = gateway.New(gateway.Config{
+	s.gateway, err = gateway.New(ctx, gateway.Config{
 		Tenant:   cfg.Tenant.Name,
 		Analysts: analysts,
 		Datasets: datasets,
 		Backend:  backend,
 		Log:      s.tlog,
 		State:    s.control,
+		Scope:    s.scope,
 		Policy:   s.policy,
 		Logger:   log.With("component", "gateway"),
+
+		UnitCap:        cfg.Coverage.UnitCap,
+		TenantCap:      cfg.Coverage.TenantCap,
+		CoverageWindow: cfg.Coverage.Window.Duration,
 	})
 	if err != nil {
 		return nil, err
@@ -257,6 +258,9 @@ func (s *Service) Serve(ctx context.Context, ready func()) error {
 
 // Close releases everything Open acquired.
 func (s *Service) Close() {
+	if s.scope != nil {
+		s.scope.Close()
+	}
 	if s.control != nil {
 		s.control.Close()
 	}

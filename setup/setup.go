@@ -122,6 +122,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}
 	log.Info("grants ready", "database", backendDB, "datasets", len(cfg.Datasets))
+
+	if err := installScope(ctx, agencyAdmin, cfg, gwUser, ctlUser); err != nil {
+		return err
+	}
+	log.Info("row-level security ready", "database", backendDB)
 	return nil
 }
 

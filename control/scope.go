@@ -1,0 +1,73 @@
+package control
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Scope writes the database-enforced scope of each analyst's backend
+// session: which subjects row-level security lets it see. It connects to
+// the agency database as the control role, which owns schema
+// custodes_scope; the gateway's backend role can only call the functions
+// the policies use (see package setup).
+//
+// Rows are keyed by backend pid and the backend's start time, because pids
+// are reused: a row left by a crashed gateway can never scope a later
+// session that happens to get the same pid.
+type Scope struct{ pool *pgxpool.Pool }
+
+// OpenScope connects to database db with the control role's credentials.
+func OpenScope(ctx context.Context, controlURL, db string) (*Scope, error) {
+	cfg, err := pgxpool.ParseConfig(controlURL)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't parse control URL: %w", err)
+	}
+	cfg.ConnConfig.Database = db
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't connect to %s for scopes: %w", db, err)
+	}
+	s := &Scope{pool: pool}
+	// Forget scopes of backends that no longer exist (a gateway that
+	// crashed left them): harmless, but clutter.
+	if _, err := pool.Exec(ctx, `DELETE FROM custodes_scope.sessions s
+		WHERE NOT EXISTS (SELECT 1 FROM pg_stat_get_activity(s.pid) a WHERE a.backend_start = s.started)`); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("couldn't clear stale scopes (has `custodes setup` run?): %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the pool.
+func (s *Scope) Close() { s.pool.Close() }
+
+// SetScope lets backend pid see rows of every subject (unrestricted, for
+// authorities capped by the result guard) or only of subjects. It must be
+// in force once it returns.
+func (s *Scope) SetScope(ctx context.Context, pid uint32, unrestricted bool, subjects []string) error {
+	if subjects == nil {
+		subjects = []string{}
+	}
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO custodes_scope.sessions (pid, started, unrestricted, subjects)
+		SELECT $1, a.backend_start, $2, $3 FROM pg_stat_get_activity($1) a WHERE a.backend_start IS NOT NULL
+		ON CONFLICT (pid) DO UPDATE SET started = excluded.started, unrestricted = excluded.unrestricted, subjects = excluded.subjects`,
+		int32(pid), unrestricted, subjects)
+	if err != nil {
+		return fmt.Errorf("couldn't set scope: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("couldn't set scope: backend %d not found", pid)
+	}
+	return nil
+}
+
+// ClearScope removes backend pid's scope: it then sees no person-level row.
+func (s *Scope) ClearScope(ctx context.Context, pid uint32) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM custodes_scope.sessions WHERE pid = $1`, int32(pid)); err != nil {
+		return fmt.Errorf("couldn't clear scope: %w", err)
+	}
+	return nil
+}

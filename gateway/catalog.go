@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// column is one column of a registered dataset, from the backend's catalog.
+type column struct {
+	name    string
+	typeOID uint32
+}
+
+// table is a registered dataset as the backend knows it.
+type table struct {
+	name       string
+	oid        uint32
+	columns    map[int16]column // by attribute number
+	subjectAtt int16            // 0 when the dataset has no subject key
+}
+
+// catalog maps what RowDescription carries (table OID, attribute number)
+// back to registered datasets. Loaded once at start; a dataset renamed or
+// altered under a running gateway needs a restart.
+type catalog struct {
+	byOID map[uint32]*table
+}
+
+// loadCatalog reads the registered datasets' OIDs and columns from the
+// backend, and checks every registered dataset exists with its subject key
+// and protected columns.
+func loadCatalog(ctx context.Context, conn *pgconn.PgConn, datasets map[string]Dataset) (*catalog, error) {
+	names := make([]string, 0, len(datasets))
+	for n := range datasets {
+		names = append(names, n)
+	}
+	res := conn.ExecParams(ctx, `
+		SELECT c.oid, n.nspname || '.' || c.relname, a.attnum, a.attname, a.atttypid
+		FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+		WHERE a.attnum > 0 AND NOT a.attisdropped
+		  AND n.nspname || '.' || c.relname = ANY (string_to_array($1, ','))`,
+		[][]byte{[]byte(strings.Join(names, ","))}, nil, nil, nil).Read()
+	if res.Err != nil {
+		return nil, fmt.Errorf("couldn't read the datasets' columns: %w", res.Err)
+	}
+	cat := &catalog{byOID: map[uint32]*table{}}
+	byName := map[string]*table{}
+	for _, row := range res.Rows {
+		var oid, typ uint32
+		var att int16
+		fmt.Sscan(string(row[0]), &oid)
+		fmt.Sscan(string(row[2]), &att)
+		fmt.Sscan(string(row[4]), &typ)
+		name := string(row[1])
+		t := byName[name]
+		if t == nil {
+			t = &table{name: name, oid: oid, columns: map[int16]column{}}
+			byName[name] = t
+			cat.byOID[oid] = t
+		}
+		t.columns[att] = column{name: string(row[3]), typeOID: typ}
+	}
+	for name, d := range datasets {
+		t := byName[name]
+		if t == nil {
+			return nil, fmt.Errorf("registered dataset %s does not exist in the backend database (or the gateway's role cannot see it: run custodes setup)", name)
+		}
+		want := append([]string{}, d.Protected...)
+		if d.SubjectKey != "" {
+			want = append(want, d.SubjectKey)
+		}
+		for _, col := range want {
+			att, ok := t.attnum(col)
+			if !ok {
+				return nil, fmt.Errorf("registered dataset %s has no column %s", name, col)
+			}
+			if col == d.SubjectKey {
+				t.subjectAtt = att
+			}
+		}
+	}
+	return cat, nil
+}
+
+func (t *table) attnum(name string) (int16, bool) {
+	for att, c := range t.columns {
+		if c.name == name {
+			return att, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,148 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/custodes/custodes/internal/teststack"
+)
+
+func ids(t *testing.T, c *pgx.Conn, sql string, args ...any) []int64 {
+	t.Helper()
+	rows, err := c.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+func TestTargetedScope(t *testing.T) {
+	st := teststack.Start(t, 2500)
+	ctx := context.Background()
+
+	t.Run("warrant: the database returns exactly its subjects", func(t *testing.T) {
+		c := connect(t, st, "alice", "-c custodes.authority=W-DEMO-1")
+		for _, sql := range []string{
+			"SELECT person_id FROM persons ORDER BY 1",
+			"SELECT DISTINCT person_id FROM location_pings ORDER BY 1",
+			"SELECT p.person_id FROM persons p JOIN case_files c USING (person_id) GROUP BY 1 ORDER BY 1",
+			"SELECT person_id FROM persons WHERE person_id IN (SELECT person_id FROM utility_accounts) ORDER BY 1",
+			"WITH x AS (SELECT * FROM persons) SELECT person_id FROM x ORDER BY 1",
+		} {
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+				got := ids(t, c, sql, mode)
+				if !slices.Equal(got, []int64{101, 102, 103}) {
+					t.Errorf("%s (mode %v): got %v, want [101 102 103]", sql, mode, got)
+				}
+			}
+		}
+		// An aggregate hides the key, but the database scopes what it counts.
+		if got := ids(t, c, "SELECT count(*) FROM persons"); !slices.Equal(got, []int64{3}) {
+			t.Errorf("count(*) under W-DEMO-1 = %v, want [3]", got)
+		}
+	})
+
+	t.Run("capped lead: the result guard stops bulk results", func(t *testing.T) {
+		c := connect(t, st, "alice", "-c custodes.authority=L-DEMO-2")
+		got := ids(t, c, "SELECT person_id FROM persons WHERE person_id IN (1, 2, 3) ORDER BY 1")
+		if !slices.Equal(got, []int64{1, 2, 3}) {
+			t.Fatalf("3 subjects under a cap of 5: %v", got)
+		}
+		for _, sql := range []string{
+			"SELECT person_id, full_name FROM persons",
+			"SELECT person_id FROM persons WHERE person_id < 50",
+			"SELECT full_name FROM persons WHERE person_id < 50",
+			"SELECT string_agg(full_name, ',') FROM persons",
+			"SELECT count(*) FROM persons",
+			"SELECT person_id, (SELECT string_agg(full_name, ',') FROM persons) FROM persons WHERE person_id = 1",
+		} {
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+				rows, err := c.Query(ctx, sql, mode)
+				n := 0
+				if err == nil {
+					for rows.Next() {
+						n++
+					}
+					err = rows.Err()
+				}
+				if n != 0 {
+					t.Errorf("%s (mode %v): %d rows reached the client", sql, mode, n)
+				}
+				wantDenied(t, err, "AUP-3")
+			}
+		}
+	})
+
+	t.Run("the backend role alone sees nothing", func(t *testing.T) {
+		// Whoever goes around the gateway with its backend credentials gets
+		// no person-level row: the scope is the database's.
+		u, _ := url.Parse(st.Config.Backend.URL)
+		c, err := pgx.Connect(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if got := ids(t, c, "SELECT count(*) FROM persons"); !slices.Equal(got, []int64{0}) {
+			t.Errorf("direct count(*) = %v, want [0]", got)
+		}
+		if _, err := c.Exec(ctx, "SET row_security = off"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Exec(ctx, "SELECT * FROM persons")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42501" {
+			t.Errorf("with row_security off the query must fail, got %v", err)
+		}
+		for _, sql := range []string{"SELECT * FROM custodes_scope.sessions", "INSERT INTO custodes_scope.sessions VALUES (1, now(), true, '{}')"} {
+			if _, err := c.Exec(ctx, sql); err == nil {
+				t.Errorf("%s: the backend role reached the scope table", sql)
+			}
+		}
+	})
+}
+
+func TestCoverageCap(t *testing.T) {
+	st := teststack.Start(t, 2500)
+	ctx := context.Background()
+	c := connect(t, st, "bob", "-c custodes.authority=L-DEMO-2")
+	received := 0
+	for i := 0; i < 60; i++ {
+		first := 1000 + 5*i // five new people each time: salami slicing
+		rows, err := c.Query(ctx, "SELECT person_id FROM persons WHERE person_id BETWEEN $1 AND $2", first, first+4)
+		n := 0
+		if err == nil {
+			for rows.Next() {
+				n++
+			}
+			err = rows.Err()
+		}
+		received += n
+		if err != nil {
+			wantDenied(t, err, "AUP-6")
+			if received != 200 {
+				t.Fatalf("stopped after %d distinct subjects, want exactly the cap of 200", received)
+			}
+			// Subjects the unit has already seen remain reachable.
+			if got := ids(t, c, "SELECT person_id FROM persons WHERE person_id = $1", 1000); len(got) != 1 {
+				t.Fatalf("a subject already covered: %v", got)
+			}
+			// Coverage is per unit: carol's houston is untouched.
+			h := connect(t, st, "carol", "-c custodes.authority=W-DEMO-3")
+			if got := ids(t, h, "SELECT person_id FROM persons"); !slices.Equal(got, []int64{2001}) {
+				t.Fatalf("houston: %v", got)
+			}
+			return
+		}
+	}
+	t.Fatalf("received %d distinct subjects without being stopped", received)
+}
