@@ -23,6 +23,8 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 // Kind says what an entry records.
 type Kind string
 
+// The kinds of entry: a statement decision, a failed login, and the
+// administrative events that change what statements may do.
 const (
 	KindStatement          Kind = "statement"
 	KindLoginFailure       Kind = "login_failure"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -355,4 +356,25 @@ func runAppenders(b *testing.B, workers int, add func() error) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "entries/s")
+}
+
+// TestAppendsShareFlushes checks that concurrent Appends are group
+// committed. Every batch leaves its own partial entry bundle behind
+// (tile/entries/000.p/<size after the batch>, until garbage collection), so
+// the number of those files is the number of flushes.
+func TestAppendsShareFlushes(t *testing.T) {
+	skey, _ := testKey(t)
+	dir := t.TempDir()
+	l := openLog(t, dir, skey)
+	defer l.Close()
+	const n = 200
+	appendN(t, l, n, n, 0)
+	flushes, err := os.ReadDir(filepath.Join(dir, "tile", "entries", "000.p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d appenders shared %d flushes", n, len(flushes))
+	if len(flushes) == 0 || len(flushes) > n/4 {
+		t.Errorf("%d concurrent Appends took %d flushes", n, len(flushes))
+	}
 }
