@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"serve":  {"run the gateway and console in production", runServe},
 	"verify": {"verify a transparency log: signatures, hashes, every entry", runVerify},
 	"keygen": {"make a log signing key, or a SCRAM verifier for a password", runKeygen},
+	"policy": {"show the acceptable-use policy, or test it against a table of cases", runPolicy},
 }
 
 // env is what a command may touch.

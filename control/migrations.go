@@ -68,6 +68,15 @@ CREATE TABLE custodes.coverage (
 );
 CREATE INDEX coverage_recent ON custodes.coverage (tenant, last_seen, token);
 `,
+	// 3: policy versions, each published in the log when it takes effect.
+	`
+CREATE TABLE custodes.policies (
+	hash         text PRIMARY KEY,
+	version      int NOT NULL UNIQUE,
+	published_at timestamptz NOT NULL DEFAULT now(),
+	entry        bigint NOT NULL
+);
+`,
 }
 
 // Migrate brings the control schema up to date. It is idempotent and safe to

@@ -116,6 +116,7 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 	v.req = req
 	slices.Sort(v.datasets)
 	v.datasets = slices.Compact(v.datasets)
+	req.ProtectedColumns, req.WholeRow = protectedUse(st, req.Datasets, cfg.Datasets)
 	for _, h := range st.Hazards {
 		req.Hazards = append(req.Hazards, h.Kind)
 	}
@@ -160,6 +161,34 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 		v.denial = s.explain(v, req)
 	}
 	return v
+}
+
+// protectedUse finds the protected columns a statement touches, in any
+// clause, and whether a star or whole-row reference could reach one. It
+// matches column names against every dataset the statement touches, without
+// resolving aliases: a same-named column of another table counts too, which
+// errs on the side of the protected.
+func protectedUse(st *analysis.Statement, touched []policy.Dataset, datasets map[string]Dataset) (cols []string, wholeRow bool) {
+	protected := map[string]string{} // column → dataset
+	for _, t := range touched {
+		for _, p := range datasets[t.Name].Protected {
+			protected[p] = t.Name
+		}
+	}
+	if len(protected) == 0 {
+		return nil, false
+	}
+	for _, c := range st.Columns {
+		if c.Name == "*" {
+			wholeRow = true
+			continue
+		}
+		if ds, ok := protected[c.Name]; ok {
+			cols = append(cols, ds+"."+c.Name)
+		}
+	}
+	slices.Sort(cols)
+	return slices.Compact(cols), wholeRow || st.WholeRow
 }
 
 func policyAuthority(a *control.Authority, tenant string, now time.Time) *policy.Authority {
@@ -287,6 +316,13 @@ func (s *session) explain(v *verdict, req *policy.Request) *denial {
 			d.reason = fmt.Sprintf("no rule allows a statement of class %s here", req.Class)
 		}
 		d.hint = "use a plain targeted read"
+	case "AUP-5":
+		if len(req.ProtectedColumns) > 0 {
+			d.reason = fmt.Sprintf("protected attributes %s may not be selected, filtered, grouped, ordered or joined on", strings.Join(req.ProtectedColumns, ", "))
+		} else {
+			d.reason = "a star or whole-row reference would reach protected attributes"
+		}
+		d.hint = "name the columns you need, leaving out protected attributes"
 	case "AUP-10":
 		d.reason = "speech and biometric data need a judicial warrant that lists its subjects"
 		d.hint = "ask an approver for a judicial warrant naming the subjects"

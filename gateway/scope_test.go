@@ -146,3 +146,24 @@ func TestCoverageCap(t *testing.T) {
 	}
 	t.Fatalf("received %d distinct subjects without being stopped", received)
 }
+
+func TestProtectedAttributes(t *testing.T) {
+	st := teststack.Start(t, 2500)
+	c := connect(t, st, "alice", "-c custodes.authority=W-DEMO-1")
+	for _, sql := range []string{
+		"SELECT religion FROM persons WHERE person_id = 101",
+		"SELECT full_name FROM persons WHERE religion = 'Muslim'",
+		"SELECT full_name FROM persons WHERE person_id = 101 ORDER BY ethnicity",
+		"SELECT count(*) FROM persons GROUP BY ethnicity",
+		"SELECT * FROM persons WHERE person_id = 101",
+		"SELECT p.* FROM persons p WHERE person_id = 101",
+		"SELECT row_to_json(p) FROM persons p WHERE person_id = 101",
+		"SELECT full_name FROM persons p JOIN (SELECT religion FROM persons) r ON r.religion = 'x'",
+		"SELECT full_name FROM persons WHERE person_id IN (SELECT person_id FROM persons WHERE ethnicity = 'x')",
+	} {
+		t.Run(sql, func(t *testing.T) { wantDenied(t, simple(c, sql), "AUP-5") })
+	}
+	if got := names(t, c, "SELECT full_name FROM persons WHERE person_id = $1", 101); len(got) != 1 {
+		t.Fatalf("a read without protected attributes: %v", got)
+	}
+}

@@ -138,6 +138,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 		return nil, err
 	}
 
+	if err := s.publishPolicy(ctx); err != nil {
+		return nil, err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.console = console.New(console.Config{
@@ -216,6 +220,46 @@ func sortedAttrs(m map[string]string) []record.Attr {
 	}
 	slices.SortFunc(out, func(a, b record.Attr) int { return strings.Compare(a.Key, b.Key) })
 	return out
+}
+
+// publishPolicy logs the policy in force the first time it takes effect:
+// its hash, which every statement entry names, and its version number.
+// The entry goes first; a crash before the version is stored only means it
+// is published again on the next start.
+func (s *Service) publishPolicy(ctx context.Context) error {
+	hash := s.policy.Hash()
+	v, err := s.control.PolicyVersion(ctx, hash)
+	if err != nil || v > 0 {
+		if v > 0 {
+			s.log.Info("policy in force", "version", v, "hash", hash)
+		}
+		return err
+	}
+	if v, err = s.control.NextPolicyVersion(ctx); err != nil {
+		return err
+	}
+	var ids []string
+	for _, r := range s.policy.Rules() {
+		ids = append(ids, r.ID)
+	}
+	e := &record.Entry{
+		Kind:   record.KindPolicyPublished,
+		Time:   time.Now().UTC().Truncate(time.Microsecond),
+		Tenant: s.cfg.Tenant.Name,
+		Rules:  ids,
+		Policy: hash,
+		Attrs:  []record.Attr{{Key: "version", Value: fmt.Sprint(v)}},
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		return fmt.Errorf("couldn't encode policy entry: %w", err)
+	}
+	idx, err := s.tlog.Append(ctx, b)
+	if err != nil {
+		return fmt.Errorf("couldn't publish the policy in the log: %w", err)
+	}
+	s.log.Info("policy published", "version", v, "hash", hash, "entry", idx)
+	return s.control.PublishedPolicy(ctx, hash, v, idx)
 }
 
 // Serve listens on the config's addresses and serves until ctx ends. ready,
