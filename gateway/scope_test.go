@@ -37,7 +37,7 @@ func TestTargetedScope(t *testing.T) {
 			"SELECT DISTINCT person_id FROM location_pings ORDER BY 1",
 			"SELECT p.person_id FROM persons p JOIN case_files c USING (person_id) GROUP BY 1 ORDER BY 1",
 			"SELECT person_id FROM persons WHERE person_id IN (SELECT person_id FROM utility_accounts) ORDER BY 1",
-			"WITH x AS (SELECT * FROM persons) SELECT person_id FROM x ORDER BY 1",
+			"WITH x AS (SELECT person_id, full_name FROM persons) SELECT person_id FROM x ORDER BY 1",
 		} {
 			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
 				got := ids(t, c, sql, mode)
@@ -157,6 +157,7 @@ func TestProtectedAttributes(t *testing.T) {
 		"SELECT count(*) FROM persons GROUP BY ethnicity",
 		"SELECT * FROM persons WHERE person_id = 101",
 		"SELECT p.* FROM persons p WHERE person_id = 101",
+		"WITH x AS (SELECT * FROM persons) SELECT person_id FROM x WHERE person_id = 101",
 		"SELECT row_to_json(p) FROM persons p WHERE person_id = 101",
 		"SELECT full_name FROM persons p JOIN (SELECT religion FROM persons) r ON r.religion = 'x'",
 		"SELECT full_name FROM persons WHERE person_id IN (SELECT person_id FROM persons WHERE ethnicity = 'x')",

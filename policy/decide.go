@@ -17,7 +17,8 @@ type Rule struct {
 // Decision is the outcome of judging one request.
 type Decision struct {
 	Allow bool
-	// Rules are the rules that denied, sorted by id (AUP-2 before AUP-10):
+	// Rules are the rules that denied, the most fundamental first: by
+	// @rank, then by id (AUP-2 before AUP-10):
 	// every rule with a forbid that applied, or else the @fallback rule when
 	// nothing permitted. Empty exactly when Allow is true.
 	Rules []Rule
@@ -85,6 +86,6 @@ func (p *Policy) deny(fired []Rule, err error) Decision {
 	if (len(fired) == 0 || err != nil) && !slices.Contains(fired, p.fallback) {
 		fired = append(fired, p.fallback)
 	}
-	sortRules(fired)
+	p.sortFired(fired)
 	return Decision{Rules: fired, Err: err}
 }

@@ -145,7 +145,7 @@ func TestDecideDefault(t *testing.T) {
 		}, []string{"AUP-2", "AUP-10"}},
 		{"several rules", PhaseStatement, func(r *Request) {
 			r.Suspended, r.Class, r.WholeRow = true, "write", true
-		}, []string{"AUP-5", "AUP-7", "AUP-8"}},
+		}, []string{"AUP-8", "AUP-7", "AUP-5"}},
 	}
 	p := Default()
 	for _, tt := range tests {

@@ -82,7 +82,7 @@ func TestMemoHit(t *testing.T) {
 		t.Fatalf("memo holds %d decisions, want 1", len(p.memo.m))
 	}
 	second := p.Decide(r)
-	if want := []string{"AUP-3", "AUP-5"}; second.Allow || !slices.Equal(ruleIDs(second), want) {
+	if want := []string{"AUP-5", "AUP-3"}; second.Allow || !slices.Equal(ruleIDs(second), want) {
 		t.Errorf("memoised decision = %+v, want deny %v", second, want)
 	}
 	r.WholeRow = false

@@ -35,6 +35,7 @@ const (
 	annRule     = "rule"
 	annTitle    = "title"
 	annFallback = "fallback"
+	annRank     = "rank"
 )
 
 // A Policy is a loaded, compiled acceptable-use policy. It is immutable and
@@ -46,6 +47,9 @@ type Policy struct {
 	ruleOf   map[cedar.PolicyID]Rule // forbids only
 	rules    []Rule                  // sorted
 	fallback Rule
+	// rank orders a denial's rules: the most fundamental reason is named
+	// first (@rank, lower first; unranked rules after, by id).
+	rank map[string]int
 	memo     memo
 }
 
@@ -80,6 +84,7 @@ func Load(text []byte) (*Policy, error) {
 	p := &Policy{
 		text:   slices.Clone(text),
 		ruleOf: make(map[cedar.PolicyID]Rule),
+		rank:   make(map[string]int),
 	}
 	sum := sha256.Sum256(text)
 	p.hash = hex.EncodeToString(sum[:])
@@ -109,8 +114,9 @@ func Load(text []byte) (*Policy, error) {
 		ruleID, hasRule := ann[annRule]
 		title, hasTitle := ann[annTitle]
 		_, isFallback := ann[annFallback]
+		rankText, hasRank := ann[annRank]
 		if cp.Effect() == cedar.Permit {
-			if hasRule || hasTitle || isFallback {
+			if hasRule || hasTitle || isFallback || hasRank {
 				return nil, fmt.Errorf("%s: @rule, @title and @fallback belong on forbids, not permits", where)
 			}
 			continue
@@ -131,6 +137,16 @@ func Load(text []byte) (*Policy, error) {
 				return nil, fmt.Errorf("%s: rule %s has two titles, %q and %q", where, r, prev, title)
 			}
 			titles[r] = string(title)
+		}
+		if hasRank {
+			n, err := strconv.Atoi(string(rankText))
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("%s: @rank(%q) must be a non-negative integer", where, rankText)
+			}
+			if prev, ok := p.rank[r]; ok && prev != n {
+				return nil, fmt.Errorf("%s: rule %s has two ranks, %d and %d", where, r, prev, n)
+			}
+			p.rank[r] = n
 		}
 		if isFallback && !slices.Contains(fallback, r) {
 			fallback = append(fallback, r)
@@ -167,6 +183,22 @@ func (p *Policy) Hash() string { return p.hash }
 
 // Rules returns every rule in the policy, sorted by id.
 func (p *Policy) Rules() []Rule { return slices.Clone(p.rules) }
+
+// sortFired orders a denial's rules by rank, then by id.
+func (p *Policy) sortFired(rs []Rule) {
+	rank := func(id string) int {
+		if n, ok := p.rank[id]; ok {
+			return n
+		}
+		return 1 << 30
+	}
+	slices.SortFunc(rs, func(a, b Rule) int {
+		if ra, rb := rank(a.ID), rank(b.ID); ra != rb {
+			return ra - rb
+		}
+		return compareIDs(a.ID, b.ID)
+	})
+}
 
 // sortRules orders rules by id, numbers compared as numbers, so that AUP-2
 // comes before AUP-10.
