@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -11,7 +12,7 @@ import (
 // The walker visits every message of a statement's parse tree through
 // protobuf reflection, so no field of any node type can be skipped by
 // oversight. Hooks for the node types that carry facts (RangeVar, FuncCall,
-// ColumnRef, ...) run on the way; a table of field names (child) sets the
+// ColumnRef, ...) run on the way; a plan per node type (plan.go) sets the
 // context their children are seen in.
 
 // ctx is what a node's position in the tree tells about it.
@@ -51,20 +52,55 @@ type walker struct {
 	// holds single-name column references, which PostgreSQL reads as the
 	// whole row when they name a FROM item. Both are compared at the end,
 	// as a FROM clause follows the select list that uses it.
-	rangeNames map[string]struct{}
+	rangeNames []string
 	bare       []string
 
-	seenRel map[Relation]struct{}
-	seenFn  map[string]struct{}
-	seenCol map[ColumnRef]struct{}
-	seenHaz map[Hazard]struct{}
+	rangeSet dedup[string]
+	relSet   dedup[Relation]
+	fnSet    dedup[string]
+	colSet   dedup[ColumnRef]
+	hazSet   dedup[Hazard]
+}
+
+// dedup keeps a list free of repeats: small lists are scanned, and a set
+// takes over once a list grows, so that a huge statement stays linear.
+type dedup[T comparable] struct{ set map[T]struct{} }
+
+func (d *dedup[T]) add(list *[]T, v T) {
+	if d.set == nil {
+		if len(*list) < 16 {
+			if !slices.Contains(*list, v) {
+				*list = append(*list, v)
+			}
+			return
+		}
+		d.set = make(map[T]struct{}, 2*len(*list))
+		for _, x := range *list {
+			d.set[x] = struct{}{}
+		}
+	}
+	if _, ok := d.set[v]; !ok {
+		d.set[v] = struct{}{}
+		*list = append(*list, v)
+	}
+}
+
+func (d *dedup[T]) contains(list []T, v T) bool {
+	if d.set == nil {
+		return slices.Contains(list, v)
+	}
+	_, ok := d.set[v]
+	return ok
 }
 
 func newWalker(st *Statement) *walker {
 	return &walker{st: st}
 }
 
-var nodeOneof = (&pg_query.Node{}).ProtoReflect().Descriptor().Oneofs().ByName("node")
+var (
+	nodeDesc  = (&pg_query.Node{}).ProtoReflect().Descriptor()
+	nodeOneof = nodeDesc.Oneofs().ByName("node")
+)
 
 func (w *walker) walkTop(raw *pg_query.RawStmt) {
 	if raw.GetStmt() == nil {
@@ -76,7 +112,7 @@ func (w *walker) walkTop(raw *pg_query.RawStmt) {
 // finish settles the facts that need the whole tree.
 func (w *walker) finish() {
 	for _, name := range w.bare {
-		if _, ok := w.rangeNames[name]; ok {
+		if w.rangeSet.contains(w.rangeNames, name) {
 			w.st.WholeRow = true
 			break
 		}
@@ -89,24 +125,25 @@ func (w *walker) finish() {
 
 func (w *walker) msg(m protoreflect.Message, c ctx) {
 	if !m.IsValid() {
-		return
+		return // a NULL pointer in the C tree
 	}
 	if len(m.GetUnknown()) > 0 {
 		// Fields the C parser emitted that these Go types do not know:
 		// a version mismatch that could hide anything.
 		w.unjudged("unknown fields in a %s node", m.Descriptor().Name())
 	}
-	if _, ok := m.Interface().(*pg_query.Node); ok {
+	if m.Descriptor() == nodeDesc {
 		fd := m.WhichOneof(nodeOneof)
 		if fd == nil {
-			return // a NULL pointer in the C tree
+			return
 		}
 		m = m.Get(fd).Message()
 		if len(m.GetUnknown()) > 0 {
 			w.unjudged("unknown fields in a %s node", m.Descriptor().Name())
 		}
 	}
-	if _, ok := knownNodes[m.Descriptor().FullName()]; !ok {
+	p := planOf(m.Descriptor())
+	if !p.known {
 		w.unjudged("node type %s is not understood", m.Descriptor().Name())
 	}
 
@@ -178,81 +215,29 @@ func (w *walker) msg(m protoreflect.Message, c ctx) {
 	case *pg_query.ExecuteStmt:
 		w.st.Prepared = &Prepare{Name: x.Name, Execute: true}
 	}
-	w.fields(m, c, "")
+	w.fields(m, p, c, false)
 }
 
-// fields walks every message-valued field of m, except skip.
-func (w *walker) fields(m protoreflect.Message, c ctx, skip protoreflect.Name) {
-	fds := m.Descriptor().Fields()
-	for i := 0; i < fds.Len(); i++ {
-		fd := fds.Get(i)
-		if fd.Kind() != protoreflect.MessageKind || fd.Name() == skip {
+// fields walks every message-valued field of m that is set, except a WITH
+// clause when the caller has walked it. Has comes before Get, which would
+// allocate for an empty list.
+func (w *walker) fields(m protoreflect.Message, p *plan, c ctx, skipWith bool) {
+	for i := range p.fields {
+		f := &p.fields[i]
+		if (skipWith && f.with) || !m.Has(f.fd) {
 			continue
 		}
-		switch {
-		case fd.IsMap():
-			w.unjudged("map field %s is not understood", fd.FullName())
-		case fd.IsList():
-			l := m.Get(fd).List()
-			if l.Len() == 0 {
-				continue
-			}
-			cc := child(fd, c)
-			for j := 0; j < l.Len(); j++ {
-				w.msg(l.Get(j).Message(), cc)
-			}
-		case m.Has(fd):
-			w.msg(m.Get(fd).Message(), child(fd, c))
+		cc := f.rule.apply(c)
+		v := m.Get(f.fd)
+		if !f.list {
+			w.msg(v.Message(), cc)
+			continue
+		}
+		l := v.List()
+		for j := 0; j < l.Len(); j++ {
+			w.msg(l.Get(j).Message(), cc)
 		}
 	}
-}
-
-// child is the context of the children in field fd of a node seen in c.
-// Clauses are inherited downwards until a field names a new one, so a
-// column inside a function inside a WHERE is in the WHERE; a subquery's own
-// clauses take over inside it.
-func child(fd protoreflect.FieldDescriptor, c ctx) ctx {
-	n := ctx{clause: c.clause}
-	switch fd.FullName() {
-	case "pg_query.SelectStmt.target_list":
-		n.clause, n.resList = ClauseSelect, true
-	case "pg_query.InsertStmt.returning_list", "pg_query.UpdateStmt.returning_list",
-		"pg_query.DeleteStmt.returning_list", "pg_query.MergeStmt.returning_list":
-		n.clause, n.resList = ClauseReturning, true
-	case "pg_query.ResTarget.val":
-		n.target = c.resList
-		n.assign = false
-	case "pg_query.InsertStmt.cols", "pg_query.UpdateStmt.target_list",
-		"pg_query.OnConflictClause.target_list", "pg_query.MergeWhenClause.target_list":
-		n.clause, n.assign = ClauseAssign, true
-	case "pg_query.SelectStmt.from_clause", "pg_query.UpdateStmt.from_clause",
-		"pg_query.DeleteStmt.using_clause", "pg_query.MergeStmt.source_relation":
-		n.clause, n.from = ClauseFrom, true
-	case "pg_query.JoinExpr.larg", "pg_query.JoinExpr.rarg":
-		n.from = c.from
-	case "pg_query.JoinExpr.quals", "pg_query.MergeStmt.join_condition":
-		n.clause = ClauseJoin
-	case "pg_query.SelectStmt.where_clause", "pg_query.UpdateStmt.where_clause",
-		"pg_query.DeleteStmt.where_clause", "pg_query.CopyStmt.where_clause",
-		"pg_query.OnConflictClause.where_clause", "pg_query.InferClause.where_clause",
-		"pg_query.FuncCall.agg_filter", "pg_query.MergeWhenClause.condition":
-		n.clause = ClauseWhere
-	case "pg_query.SelectStmt.group_clause", "pg_query.SelectStmt.distinct_clause":
-		n.clause = ClauseGroupBy
-	case "pg_query.SelectStmt.having_clause":
-		n.clause = ClauseHaving
-	case "pg_query.SelectStmt.window_clause", "pg_query.FuncCall.over":
-		n.clause = ClauseWindow
-	case "pg_query.SelectStmt.sort_clause", "pg_query.FuncCall.agg_order":
-		n.clause = ClauseOrderBy
-	case "pg_query.SelectStmt.values_lists", "pg_query.SelectStmt.limit_offset",
-		"pg_query.SelectStmt.limit_count", "pg_query.InsertStmt.select_stmt",
-		"pg_query.MergeWhenClause.values", "pg_query.CommonTableExpr.ctequery":
-		n.clause = ClauseOther
-	case "pg_query.LockingClause.locked_rels":
-		n.noRel = true
-	}
-	return n
 }
 
 // withScope walks a statement that has a WITH clause. A non-recursive WITH
@@ -281,7 +266,7 @@ func (w *walker) withScope(m protoreflect.Message, wc *pg_query.WithClause, c ct
 		w.msg(n.ProtoReflect(), ctx{clause: c.clause})
 	}
 	s.names = names
-	w.fields(m, c, "with_clause")
+	w.fields(m, planOf(m.Descriptor()), c, true)
 	w.scope = s.parent
 }
 
@@ -290,7 +275,7 @@ func (w *walker) msgChecked(m protoreflect.Message) {
 	if len(m.GetUnknown()) > 0 {
 		w.unjudged("unknown fields in a %s node", m.Descriptor().Name())
 	}
-	if _, ok := knownNodes[m.Descriptor().FullName()]; !ok {
+	if !planOf(m.Descriptor()).known {
 		w.unjudged("node type %s is not understood", m.Descriptor().Name())
 	}
 }
@@ -419,58 +404,16 @@ func (w *walker) dottedName(list []*pg_query.Node, what string) (name, last stri
 }
 
 func (w *walker) addRangeName(name string) {
-	if name == "" {
-		return
+	if name != "" {
+		w.rangeSet.add(&w.rangeNames, name)
 	}
-	if w.rangeNames == nil {
-		w.rangeNames = make(map[string]struct{})
-	}
-	w.rangeNames[name] = struct{}{}
 }
 
-func (w *walker) addRelation(r Relation) {
-	if _, ok := w.seenRel[r]; ok {
-		return
-	}
-	if w.seenRel == nil {
-		w.seenRel = make(map[Relation]struct{})
-	}
-	w.seenRel[r] = struct{}{}
-	w.st.Relations = append(w.st.Relations, r)
-}
-
-func (w *walker) addFunction(name string) {
-	if _, ok := w.seenFn[name]; ok {
-		return
-	}
-	if w.seenFn == nil {
-		w.seenFn = make(map[string]struct{})
-	}
-	w.seenFn[name] = struct{}{}
-	w.st.Functions = append(w.st.Functions, name)
-}
-
-func (w *walker) addColumn(col ColumnRef) {
-	if _, ok := w.seenCol[col]; ok {
-		return
-	}
-	if w.seenCol == nil {
-		w.seenCol = make(map[ColumnRef]struct{})
-	}
-	w.seenCol[col] = struct{}{}
-	w.st.Columns = append(w.st.Columns, col)
-}
-
+func (w *walker) addRelation(r Relation)  { w.relSet.add(&w.st.Relations, r) }
+func (w *walker) addFunction(name string) { w.fnSet.add(&w.st.Functions, name) }
+func (w *walker) addColumn(col ColumnRef) { w.colSet.add(&w.st.Columns, col) }
 func (w *walker) addHazard(kind, detail string) {
-	h := Hazard{Kind: kind, Detail: detail}
-	if _, ok := w.seenHaz[h]; ok {
-		return
-	}
-	if w.seenHaz == nil {
-		w.seenHaz = make(map[Hazard]struct{})
-	}
-	w.seenHaz[h] = struct{}{}
-	w.st.Hazards = append(w.st.Hazards, h)
+	w.hazSet.add(&w.st.Hazards, Hazard{Kind: kind, Detail: detail})
 }
 
 func (w *walker) unjudged(format string, args ...any) {

@@ -50,7 +50,7 @@ type Policy struct {
 	// rank orders a denial's rules: the most fundamental reason is named
 	// first (@rank, lower first; unranked rules after, by id).
 	rank map[string]int
-	memo     memo
+	memo memo
 }
 
 // policyList is a fixed, ordered [cedar.PolicyIterator]: cheaper to walk
