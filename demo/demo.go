@@ -160,11 +160,12 @@ func Run(ctx context.Context, o Options) error {
 
 	if o.Scenario {
 		ok := runScenario(ctx, scenarioEnv{
-			out:    o.Stdout,
-			listen: cfg.Listen,
-			logDir: cfg.Path(cfg.Log.Dir),
-			vkey:   trim(vkey),
-			http:   cfg.HTTP,
+			out:     o.Stdout,
+			persons: o.Persons,
+			listen:  cfg.Listen,
+			logDir:  cfg.Path(cfg.Log.Dir),
+			vkey:    trim(vkey),
+			http:    cfg.HTTP,
 		})
 		cancel()
 		if err := <-errc; err != nil {

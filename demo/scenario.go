@@ -20,11 +20,12 @@ import (
 // what came. Later capabilities add their steps here.
 
 type scenarioEnv struct {
-	out    io.Writer
-	listen string
-	logDir string
-	vkey   string
-	http   string
+	out     io.Writer
+	persons int
+	listen  string
+	logDir  string
+	vkey    string
+	http    string
 }
 
 type step struct {
@@ -159,7 +160,7 @@ var scenario = []step{
 		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("SELECT full_name FROM persons WHERE person_id = 101; SELECT pg_read_file('/etc/passwd')")),
 	},
 	{
-		name: "alice under W-DEMO-1: SELECT * FROM pg_stats (catalog, unregistered)", expect: "42501 AUP-2",
+		name: "alice under W-DEMO-1: SELECT * FROM pg_stats (catalog statistics)", expect: "42501 AUP-7",
 		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("SELECT * FROM pg_stats")),
 	},
 	{
@@ -178,6 +179,104 @@ var scenario = []step{
 		name: "carol sets an authority that does not exist", expect: "42501 AUP-1",
 		run: as("carol", "", execSimple("SET custodes.authority = 'W-NOPE'")),
 	},
+
+	// Targeted access only (issue 3).
+	{
+		name: "alice under W-DEMO-1: SELECT person_id FROM persons (no WHERE at all)", expect: "101,102,103",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", personIDs("SELECT person_id FROM persons ORDER BY 1")),
+	},
+	{
+		name: "alice under W-DEMO-1: everyone with a utility account, through a CTE and a join", expect: "101,102,103",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", personIDs(
+			"WITH u AS (SELECT person_id FROM utility_accounts) SELECT DISTINCT p.person_id FROM persons p JOIN u USING (person_id) ORDER BY 1")),
+	},
+	{
+		name: "alice under L-DEMO-2 (5 subjects at most): a bulk read of every person", expect: "42501 AUP-3, 0 rows",
+		run: as("alice", "-c custodes.authority=L-DEMO-2", countedRows("SELECT person_id, full_name FROM persons")),
+	},
+	{
+		name: "alice under L-DEMO-2: the names of everyone, hidden in one string_agg", expect: "42501 AUP-3, 0 rows",
+		run: as("alice", "-c custodes.authority=L-DEMO-2", countedRows("SELECT string_agg(full_name, ', ') FROM persons")),
+	},
+	{
+		name: "alice under L-DEMO-2: three named subjects", expect: "0 errors, 3 rows",
+		run: as("alice", "-c custodes.authority=L-DEMO-2", countedRows("SELECT person_id, full_name FROM persons WHERE person_id IN (1, 2, 3)")),
+	},
+	{
+		name: "alice under W-DEMO-1: targeting by religion", expect: "42501 AUP-5",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple("SELECT full_name FROM persons WHERE religion = 'Muslim'")),
+	},
+	{
+		name: "bob under L-DEMO-2: salami slicing, five new people at a time", expect: "42501 AUP-6 before unit newark passed 200",
+		run: salami,
+	},
+}
+
+// personIDs runs a query of person ids and lists them.
+func personIDs(sql string) func(ctx context.Context, c *pgx.Conn) (string, error) {
+	return func(ctx context.Context, c *pgx.Conn) (string, error) {
+		rows, err := c.Query(ctx, sql)
+		if err != nil {
+			return outcome(err), nil
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return outcome(err), nil
+		}
+		var parts []string
+		for _, id := range got {
+			parts = append(parts, fmt.Sprint(id))
+		}
+		return strings.Join(parts, ","), nil
+	}
+}
+
+// countedRows reports the outcome and how many rows reached the client.
+func countedRows(sql string) func(ctx context.Context, c *pgx.Conn) (string, error) {
+	return func(ctx context.Context, c *pgx.Conn) (string, error) {
+		rows, err := c.Query(ctx, sql)
+		n := 0
+		if err == nil {
+			for rows.Next() {
+				n++
+			}
+			err = rows.Err()
+		}
+		if err == nil {
+			return fmt.Sprintf("0 errors, %d rows", n), nil
+		}
+		return fmt.Sprintf("%s, %d rows", outcome(err), n), nil
+	}
+}
+
+// salami asks for five new people at a time until coverage stops it; the
+// log is checked afterwards for the unit's distinct subjects.
+func salami(ctx context.Context, env scenarioEnv) (string, error) {
+	c, err := connect(ctx, env, "bob", "bob", "-c custodes.authority=L-DEMO-2")
+	if err != nil {
+		return outcome(err), nil
+	}
+	defer c.Close(ctx)
+	first := int64(1000)
+	if env.persons < 2000 {
+		first = 1
+	}
+	for i := int64(0); i < 100; i++ {
+		lo := first + 5*i
+		rows, err := c.Query(ctx, "SELECT person_id FROM persons WHERE person_id BETWEEN $1 AND $2", lo, lo+4)
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+		}
+		if err != nil {
+			if o := outcome(err); o != "42501 AUP-6" {
+				return o, nil
+			}
+			return "42501 AUP-6 before unit newark passed 200", nil
+		}
+	}
+	return "never stopped after 100 queries of 5 new people", nil
 }
 
 // runScenario runs every step, prints each, verifies the log, and reports
@@ -203,6 +302,7 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 	// The log must hold every one of those decisions, and verify.
 	time.Sleep(1500 * time.Millisecond) // let the latest checkpoint be published
 	var statements, denials, logins uint64
+	newark := map[string]bool{} // distinct subject tokens unit newark received
 	src, err := translog.OpenSource(env.logDir)
 	var res *translog.Result
 	if err == nil {
@@ -217,6 +317,11 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 				statements++
 			case e.Kind == record.KindStatement:
 				statements++
+				if e.Unit == "newark" {
+					for _, tok := range e.SubjectTokens {
+						newark[tok] = true
+					}
+				}
 			case e.Kind == record.KindLoginFailure:
 				logins++
 			}
@@ -228,7 +333,11 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 	if err != nil {
 		mark, ok, got = "FAIL", false, err.Error()
 	} else {
-		got = fmt.Sprintf("verified %d entries (%d statements, %d denied, %d login failures)", res.Size, statements, denials, logins)
+		got = fmt.Sprintf("verified %d entries (%d statements, %d denied, %d login failures); unit newark received %d distinct subjects, cap 200",
+			res.Size, statements, denials, logins, len(newark))
+		if len(newark) > 200 {
+			mark, ok = "FAIL", false
+		}
 		var wantDenials, wantLogins uint64
 		for _, st := range scenario {
 			switch {
