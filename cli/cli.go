@@ -33,6 +33,7 @@ var commands = map[string]command{
 	"verify": {"verify a transparency log: signatures, hashes, every entry", runVerify},
 	"keygen": {"make a log signing key, or a SCRAM verifier for a password", runKeygen},
 	"policy": {"show the acceptable-use policy, or test it against a table of cases", runPolicy},
+	"unseal": {"overseer: decrypt the sealed detail of a log entry and check it against the entry", runUnseal},
 }
 
 // env is what a command may touch.

@@ -9,14 +9,16 @@ import (
 	"strings"
 
 	"github.com/custodes/custodes/scram"
+	"github.com/custodes/custodes/seal"
 	"github.com/custodes/custodes/translog"
 )
 
 func runKeygen(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "keygen", "--origin ORIGIN --out PREFIX | --password")
+	fs := flags(e, "keygen", "--origin ORIGIN --out PREFIX | --password | --overseer FILE")
 	origin := fs.String("origin", "", "log origin the key signs for, e.g. example.gov/agency")
 	out := fs.String("out", "", "write PREFIX.key (private, mode 0600) and PREFIX.pub (verifier key)")
 	password := fs.Bool("password", false, "read a password on standard input and print its SCRAM-SHA-256 verifier for custodes.yaml")
+	overseerOut := fs.String("overseer", "", "write an overseer's age identity to FILE (mode 0600) and print its recipient for custodes.yaml's overseers")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -30,6 +32,20 @@ func runKeygen(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintln(e.stdout, v)
+		return nil
+	}
+	if *overseerOut != "" {
+		if _, err := os.Stat(*overseerOut); err == nil {
+			return fmt.Errorf("%s exists; not overwriting an identity", *overseerOut)
+		}
+		id, recipient, err := seal.NewIdentity()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*overseerOut, []byte(id+"\n"), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, recipient)
 		return nil
 	}
 	if *origin == "" || *out == "" {

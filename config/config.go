@@ -59,6 +59,12 @@ type Config struct {
 	// listed here is unreachable (AUP-2).
 	Datasets []Dataset `yaml:"datasets"`
 
+	// Overseers are the age recipients ("age1…") every sealed detail record
+	// is encrypted to: the SQL text, analyst, authority and subjects behind
+	// each log entry. The operator holds none of the identities, so cannot
+	// read the details later. At least one is required.
+	Overseers []string `yaml:"overseers"`
+
 	// Coverage caps the distinct subjects a unit and the tenant may receive
 	// rows about over a rolling window (AUP-6).
 	Coverage Coverage `yaml:"coverage"`
@@ -329,6 +335,14 @@ func (c *Config) validate() error {
 			if !identRE.MatchString(p) {
 				bad("%s.protected: %q is not a column name", where, p)
 			}
+		}
+	}
+	if len(c.Overseers) == 0 {
+		bad("overseers: at least one age recipient is required (custodes keygen --overseer)")
+	}
+	for i, r := range c.Overseers {
+		if !strings.HasPrefix(r, "age1") {
+			bad("overseers[%d] %q is not an age recipient (age1…)", i, r)
 		}
 	}
 	if c.Coverage.UnitCap < 0 || c.Coverage.TenantCap < 0 {

@@ -32,6 +32,7 @@ datasets:
 coverage:
   unit_cap: 200
   tenant_cap: 1000
+overseers: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 `
 
 func TestParseGood(t *testing.T) {
@@ -63,7 +64,7 @@ func TestParseGood(t *testing.T) {
 
 func TestParseBad(t *testing.T) {
 	for _, tc := range []struct{ edit, want string }{
-		{"coverage:\n  unit_cap: 200\n  tenant_cap: 1000\n  surprise: 1\n", "field surprise not found"},
+		{"coverage:\n  unit_cap: 200\n  tenant_cap: 1000\n  surprise: 1\noverseers: [age1x]\n", "field surprise not found"},
 		{"listenn: x\n", "field listenn not found"},
 		{"", ""},
 	} {

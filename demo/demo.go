@@ -11,6 +11,7 @@
 //	DIR/log.key         the log's signing key (private)
 //	DIR/log.pub         the log's verifier key (C2SP signed-note vkey)
 //	DIR/operator.token  the console's operator token
+//	DIR/overseer.key    an overseer's age identity, to unseal details
 //
 // Running the demo again on the same directory reuses all of it and
 // continues the same log.
@@ -39,6 +40,7 @@ import (
 	"github.com/custodes/custodes/demodata"
 	"github.com/custodes/custodes/pgcluster"
 	"github.com/custodes/custodes/scram"
+	"github.com/custodes/custodes/seal"
 	"github.com/custodes/custodes/service"
 	"github.com/custodes/custodes/setup"
 	"github.com/custodes/custodes/translog"
@@ -160,12 +162,14 @@ func Run(ctx context.Context, o Options) error {
 
 	if o.Scenario {
 		ok := runScenario(ctx, scenarioEnv{
-			out:     o.Stdout,
-			persons: o.Persons,
-			listen:  cfg.Listen,
-			logDir:  cfg.Path(cfg.Log.Dir),
-			vkey:    trim(vkey),
-			http:    cfg.HTTP,
+			out:      o.Stdout,
+			persons:  o.Persons,
+			cfg:      cfg,
+			identity: filepath.Join(dir, "overseer.key"),
+			listen:   cfg.Listen,
+			logDir:   cfg.Path(cfg.Log.Dir),
+			vkey:     trim(vkey),
+			http:     cfg.HTTP,
 		})
 		cancel()
 		if err := <-errc; err != nil {
@@ -292,7 +296,13 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": secret()}
+	overseer, recipient, err := seal.NewIdentity()
+	if err != nil {
+		return nil, err
+	}
+	// The overseer's identity would never sit beside the operator's files
+	// in production; the demo plays every part on one machine.
+	files := map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": secret(), "overseer.key": overseer}
 	for name, content := range files {
 		mode := os.FileMode(0o600)
 		if name == "log.pub" {
@@ -329,6 +339,7 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 		OperatorTokenFile: "operator.token",
 		Tenant:            config.Tenant{Name: "agency", Units: units},
 		Coverage:          config.Coverage{UnitCap: 200, TenantCap: 1000},
+		Overseers:         []string{recipient},
 	}
 	for _, d := range demodata.Datasets() {
 		cfg.Datasets = append(cfg.Datasets, config.Dataset{Table: d.Table, SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected})

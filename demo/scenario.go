@@ -2,15 +2,19 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/custodes/custodes/config"
+	"github.com/custodes/custodes/overseer"
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/translog"
 )
@@ -20,12 +24,14 @@ import (
 // what came. Later capabilities add their steps here.
 
 type scenarioEnv struct {
-	out     io.Writer
-	persons int
-	listen  string
-	logDir  string
-	vkey    string
-	http    string
+	out      io.Writer
+	persons  int
+	cfg      *config.Config
+	identity string // the overseer's age identity file
+	listen   string
+	logDir   string
+	vkey     string
+	http     string
 }
 
 type step struct {
@@ -303,10 +309,11 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 	time.Sleep(1500 * time.Millisecond) // let the latest checkpoint be published
 	var statements, denials, logins uint64
 	newark := map[string]bool{} // distinct subject tokens unit newark received
+	copyDenial := int64(-1)     // the latest denied COPY, for the overseer
 	src, err := translog.OpenSource(env.logDir)
 	var res *translog.Result
 	if err == nil {
-		res, err = translog.Verify(ctx, src, env.vkey, translog.VerifyOptions{Entry: func(_ uint64, data []byte) error {
+		res, err = translog.Verify(ctx, src, env.vkey, translog.VerifyOptions{Entry: func(i uint64, data []byte) error {
 			e, err := record.Parse(data)
 			if err != nil {
 				return err
@@ -315,6 +322,9 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 			case e.Kind == record.KindStatement && e.Decision == "deny":
 				denials++
 				statements++
+				if e.Class == "copy_out" {
+					copyDenial = int64(i)
+				}
 			case e.Kind == record.KindStatement:
 				statements++
 				if e.Unit == "newark" {
@@ -352,6 +362,27 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 		}
 	}
 	fmt.Fprintf(env.out, "%s %2d. custodes verify on the demo's log\n          expected every decision above recorded, got %s\n", mark, len(scenario)+1, got)
+
+	// An overseer opens the sealed detail of the denied COPY and finds the
+	// SQL the analyst sent, matching the public entry's commitment.
+	mark, got = "ok  ", ""
+	want := "COPY persons TO STDOUT"
+	if copyDenial < 0 {
+		mark, ok, got = "FAIL", false, "no denied COPY in the log"
+	} else if id, err := os.ReadFile(env.identity); err != nil {
+		mark, ok, got = "FAIL", false, err.Error()
+	} else if _, plain, err := overseer.Unseal(ctx, env.cfg, env.vkey, uint64(copyDenial), id); err != nil {
+		mark, ok, got = "FAIL", false, err.Error()
+	} else {
+		var d struct{ SQL string }
+		json.Unmarshal(plain, &d)
+		got = fmt.Sprintf("entry %d: %q, matching its commitment", copyDenial, d.SQL)
+		if d.SQL != want {
+			mark, ok = "FAIL", false
+		}
+	}
+	fmt.Fprintf(env.out, "%s %2d. an overseer unseals the denied COPY\n          expected %q, got %s\n", mark, len(scenario)+2, want, got)
+
 	if ok {
 		fmt.Fprintln(env.out, "scenario: every outcome was as expected")
 	} else {

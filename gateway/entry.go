@@ -16,8 +16,10 @@ import (
 )
 
 // detail is the sealed detail record of a statement entry: what the public
-// entry must not show. The entry commits to its SHA-256; the nonce makes
-// the commitment hiding even for guessable SQL.
+// entry must not show. The entry commits to the SHA-256 of its JSON; the
+// nonce makes the commitment hiding even for guessable SQL. The JSON is
+// sealed to the overseers (package seal) before it is stored, so only they
+// can read it.
 type detail struct {
 	V         int      `json:"v"`
 	Nonce     string   `json:"nonce"`
@@ -47,7 +49,11 @@ func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail
 			return 0, err
 		}
 		e.Detail = sha256.Sum256(body)
-		if err := srv.cfg.State.SaveDetail(ctx, e.Detail, body); err != nil {
+		sealed, err := srv.cfg.Seal(body)
+		if err != nil {
+			return 0, err
+		}
+		if err := srv.cfg.State.SaveDetail(ctx, e.Detail, sealed); err != nil {
 			return 0, err
 		}
 	}

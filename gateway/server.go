@@ -108,6 +108,8 @@ type Config struct {
 	State  State
 	Scope  Scope
 	Policy Policy
+	// Seal encrypts a detail record to the overseers before it is stored.
+	Seal func(plaintext []byte) ([]byte, error)
 	Logger *slog.Logger
 
 	// UnitCap and TenantCap bound distinct subjects within CoverageWindow
@@ -141,8 +143,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	switch {
 	case cfg.Backend == nil:
 		return nil, errors.New("gateway: no backend config")
-	case cfg.Log == nil || cfg.State == nil || cfg.Policy == nil || cfg.Scope == nil:
-		return nil, errors.New("gateway: log, state, scope and policy are required")
+	case cfg.Log == nil || cfg.State == nil || cfg.Policy == nil || cfg.Scope == nil || cfg.Seal == nil:
+		return nil, errors.New("gateway: log, state, scope, policy and seal are required")
 	case cfg.Tenant == "":
 		return nil, errors.New("gateway: no tenant")
 	}

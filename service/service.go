@@ -29,6 +29,7 @@ import (
 	"github.com/custodes/custodes/policy"
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/scram"
+	"github.com/custodes/custodes/seal"
 	"github.com/custodes/custodes/translog"
 )
 
@@ -93,6 +94,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	for _, d := range cfg.Datasets {
 		datasets[d.Table] = gateway.Dataset{SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected}
 	}
+	sealer, err := seal.NewSealer(cfg.Overseers)
+	if err != nil {
+		return nil, fmt.Errorf("overseers: %w", err)
+	}
 	backend, err := pgconn.ParseConfig(cfg.Backend.URL)
 	if err != nil {
 		return nil, fmt.Errorf("backend.url: %w", err)
@@ -127,6 +132,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 		Log:      s.tlog,
 		State:    s.control,
 		Scope:    s.scope,
+		Seal:     sealer.Seal,
 		Policy:   s.policy,
 		Logger:   log.With("component", "gateway"),
 

@@ -24,6 +24,7 @@ import (
 	"github.com/custodes/custodes/demodata"
 	"github.com/custodes/custodes/pgtest"
 	"github.com/custodes/custodes/scram"
+	"github.com/custodes/custodes/seal"
 	"github.com/custodes/custodes/service"
 	"github.com/custodes/custodes/setup"
 	"github.com/custodes/custodes/translog"
@@ -81,7 +82,11 @@ func Start(t testing.TB, persons int) *Stack {
 		t.Fatal(err)
 	}
 	token := "test-operator-token-" + suffix
-	for name, content := range map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": token} {
+	overseer, recipient, err := seal.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": token, "overseer.key": overseer} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -96,6 +101,7 @@ func Start(t testing.TB, persons int) *Stack {
 		OperatorTokenFile: "operator.token",
 		Tenant:            config.Tenant{Name: "agency"},
 		Coverage:          config.Coverage{UnitCap: 200, TenantCap: 1000},
+		Overseers:         []string{recipient},
 	}
 	for _, u := range []struct {
 		name     string
