@@ -109,7 +109,7 @@ type Config struct {
 	Scope  Scope
 	Policy Policy
 	// Seal encrypts a detail record to the overseers before it is stored.
-	Seal func(plaintext []byte) ([]byte, error)
+	Seal   func(plaintext []byte) ([]byte, error)
 	Logger *slog.Logger
 
 	// UnitCap and TenantCap bound distinct subjects within CoverageWindow
