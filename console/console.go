@@ -6,6 +6,8 @@ package console
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/custodes/custodes/control"
 	"github.com/custodes/custodes/translog"
 )
 
@@ -31,8 +34,23 @@ type Config struct {
 	Metrics prometheus.Gatherer
 	// Health is checked by /healthz.
 	Health func(context.Context) error
-	Logger *slog.Logger
+	// Operator carries out the operator's actions.
+	Operator Operator
+	Logger   *slog.Logger
 }
+
+// Operator is what the operator's endpoints act on.
+type Operator interface {
+	// Suspend and Resume record the action in the log, then take it; the
+	// returned index is the entry's. Errors wrapping ErrBadRequest are the
+	// operator's to fix.
+	Suspend(ctx context.Context, tenant, unit, reason string) (uint64, error)
+	Resume(ctx context.Context, tenant, unit, reason string) (uint64, error)
+	Suspensions(ctx context.Context) ([]control.Suspended, error)
+}
+
+// ErrBadRequest marks an operator error the console answers with 400.
+var ErrBadRequest = errors.New("bad request")
 
 // New returns the console's handler.
 func New(cfg Config) http.Handler {
@@ -47,6 +65,17 @@ func New(cfg Config) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", operator(cfg.Token, promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
+	mux.Handle("POST /ops/api/suspend", operator(cfg.Token, action(cfg, cfg.Operator.Suspend)))
+	mux.Handle("POST /ops/api/resume", operator(cfg.Token, action(cfg, cfg.Operator.Resume)))
+	mux.Handle("GET /ops/api/suspensions", operator(cfg.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sus, err := cfg.Operator.Suspensions(r.Context())
+		if err != nil {
+			cfg.Logger.Error("couldn't list suspensions", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, sus)
+	})))
 	return securityHeaders(mux)
 }
 
@@ -73,6 +102,48 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// ActionRequest is the body of POST /ops/api/suspend and /ops/api/resume.
+type ActionRequest struct {
+	Tenant string `json:"tenant"`
+	Unit   string `json:"unit,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// ActionResponse names the log entry that records the action.
+type ActionResponse struct {
+	Entry uint64 `json:"entry"`
+}
+
+func action(cfg Config, do func(ctx context.Context, tenant, unit, reason string) (uint64, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req ActionRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			http.Error(w, "custodes: the request is not an action: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		idx, err := do(r.Context(), req.Tenant, req.Unit, req.Reason)
+		if errors.Is(err, ErrBadRequest) {
+			http.Error(w, "custodes: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err != nil {
+			cfg.Logger.Error("operator action failed", "err", err)
+			http.Error(w, "custodes: the action could not be taken: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, ActionResponse{Entry: idx})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
 }
 
 var homeTmpl = template.Must(template.New("home").Parse(`<!doctype html>

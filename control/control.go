@@ -214,3 +214,43 @@ func (db *DB) Detail(ctx context.Context, commitment [32]byte) ([]byte, error) {
 	}
 	return body, err
 }
+
+// Suspend suspends tenant, or unit within it when unit is not empty. It
+// reports false if that was suspended already (the reason is kept).
+func (db *DB) Suspend(ctx context.Context, tenant, unit, reason string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `INSERT INTO custodes.suspensions (tenant, unit, reason) VALUES ($1, $2, $3)
+		ON CONFLICT (tenant, unit) DO NOTHING`, tenant, unit, reason)
+	if err != nil {
+		return false, fmt.Errorf("couldn't suspend: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Resume lifts the suspension of tenant (unit "") or of one unit. It
+// reports false if there was none.
+func (db *DB) Resume(ctx context.Context, tenant, unit string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM custodes.suspensions WHERE tenant = $1 AND unit = $2`, tenant, unit)
+	if err != nil {
+		return false, fmt.Errorf("couldn't resume: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Suspended is one suspension in force.
+type Suspended struct {
+	Tenant, Unit, Reason string
+	Since                time.Time
+}
+
+// Suspensions lists the suspensions in force.
+func (db *DB) Suspensions(ctx context.Context, tenant string) ([]Suspended, error) {
+	rows, err := db.pool.Query(ctx, `SELECT tenant, unit, reason, since FROM custodes.suspensions WHERE tenant = $1 ORDER BY unit`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't list suspensions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Suspended, error) {
+		var s Suspended
+		err := r.Scan(&s.Tenant, &s.Unit, &s.Reason, &s.Since)
+		return s, err
+	})
+}

@@ -151,12 +151,13 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.console = console.New(console.Config{
-		LogDir:  cfg.Path(cfg.Log.Dir),
-		Origin:  cfg.Log.Origin,
-		Token:   strings.TrimSpace(string(token)),
-		Metrics: reg,
-		Health:  s.health,
-		Logger:  log.With("component", "console"),
+		LogDir:   cfg.Path(cfg.Log.Dir),
+		Origin:   cfg.Log.Origin,
+		Token:    strings.TrimSpace(string(token)),
+		Metrics:  reg,
+		Health:   s.health,
+		Operator: s,
+		Logger:   log.With("component", "console"),
 	})
 	ok = true
 	return s, nil
@@ -281,28 +282,41 @@ func (s *Service) Serve(ctx context.Context, ready func()) error {
 		return fmt.Errorf("couldn't listen for the console on %s: %w", s.cfg.HTTP, err)
 	}
 	hs := &http.Server{Handler: s.console, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
-	go func() { errc <- s.gateway.Serve(ctx, pgln) }()
+	gctx, stopGateway := context.WithCancel(ctx)
+	defer stopGateway()
+	gwDone := make(chan error, 1)
+	httpDone := make(chan error, 1)
+	go func() { gwDone <- s.gateway.Serve(gctx, pgln) }()
 	go func() {
 		if err := hs.Serve(httpln); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("console: %w", err)
+			httpDone <- fmt.Errorf("console: %w", err)
 			return
 		}
-		errc <- nil
+		httpDone <- nil
 	}()
 	s.log.Info("serving", "gateway", pgln.Addr().String(), "console", httpln.Addr().String())
 	if ready != nil {
 		ready()
 	}
 	var first error
+	gwEnded := false
 	select {
-	case first = <-errc:
+	case first = <-gwDone:
+		gwEnded = true
+	case first = <-httpDone:
 	case <-ctx.Done():
 	}
+	// Stop taking work, then wait for every session to end: the log and
+	// control state they use are closed only after Serve returns.
+	stopGateway()
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(shutdown)
-	pgln.Close()
+	if !gwEnded {
+		if err := <-gwDone; first == nil {
+			first = err
+		}
+	}
 	return first
 }
 
