@@ -157,6 +157,10 @@ func Analyze(sql string) ([]*Statement, error) {
 	if strings.IndexByte(sql, 0) >= 0 {
 		return nil, errors.New("couldn't parse SQL: it contains a NUL byte")
 	}
+	// Some inputs crash the C parser instead of failing; see depth.go.
+	if err := checkDepth(sql); err != nil {
+		return nil, err
+	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't parse SQL: %w", err)

@@ -1,0 +1,55 @@
+package analysis
+
+import (
+	"testing"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+)
+
+// The statement pgbench sends for its select-only run: the common case.
+const benchSQL = "SELECT abalance FROM pgbench_accounts WHERE aid = $1"
+
+func BenchmarkAnalyze(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Analyze(benchSQL); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParse is the parser alone, the floor under BenchmarkAnalyze.
+func BenchmarkParse(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := pg_query.Parse(benchSQL); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAnalyzeComplex(b *testing.B) {
+	sql := `WITH recent AS (SELECT person_id, max(observed_at) AS last FROM location_pings
+		WHERE observed_at > now() - interval '1 day' GROUP BY person_id)
+		SELECT p.full_name, a.city, r.last FROM persons p JOIN addresses a USING (address_id)
+		JOIN recent r ON r.person_id = p.person_id WHERE p.person_id IN (101, 102, 103)
+		ORDER BY r.last DESC LIMIT 10`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Analyze(sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWalk is the analysis alone, on a tree parsed once.
+func BenchmarkWalk(b *testing.B) {
+	tree, err := pg_query.Parse(benchSQL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		analyzeRaw(benchSQL, tree.Stmts[0])
+	}
+}
