@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"unseal":  {"overseer: decrypt the sealed detail of a log entry and check it against the entry", runUnseal},
 	"suspend": {"operator: switch off a tenant or one unit, with a reason, on the record", runSuspend},
 	"resume":  {"operator: lift a suspension, on the record", runResume},
+	"report":  {"the transparency report, computed from the public log alone", runReport},
 }
 
 // env is what a command may touch.

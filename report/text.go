@@ -102,6 +102,7 @@ func (r *Report) Text(w io.Writer) error {
 		p("  \tdate\trows\tbytes")
 		p("  first\t%s\t%d\t%d", st.First.Date, st.First.Rows, st.First.Bytes)
 		p("  last\t%s\t%d\t%d", st.Last.Date, st.Last.Rows, st.Last.Bytes)
+		p("")
 		p("  dataset\tfirst bytes\tlast bytes\tgrowth")
 		for _, d := range st.Datasets {
 			p("  %s\t%d\t%d\t%s", d.Dataset, d.FirstBytes, d.LastBytes, ratioText(d.GrowthBytes))
