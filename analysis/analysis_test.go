@@ -560,3 +560,31 @@ func TestKnownNodesAreRawNodes(t *testing.T) {
 		t.Error("knownNodes lacks raw node types")
 	}
 }
+
+// Analyze is used from every session at once: results must not depend on
+// what runs beside it.
+func TestConcurrentAnalyze(t *testing.T) {
+	want := make([][]*Statement, len(corpus))
+	for i, tc := range corpus {
+		want[i], _ = Analyze(tc.sql)
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := range corpus {
+				j := (i + g*7) % len(corpus)
+				got, _ := Analyze(corpus[j].sql)
+				if !reflect.DeepEqual(got, want[j]) {
+					errs <- corpus[j].sql
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if sql := <-errs; sql != "" {
+			t.Errorf("concurrent Analyze(%q) differs from a sequential one", sql)
+		}
+	}
+}

@@ -49,3 +49,24 @@ func TestLongFlatListsAccepted(t *testing.T) {
 		}
 	}
 }
+
+// Just under the size that triggers the scan, the deepest chains must
+// parse or fail, never crash.
+func TestShortDeepChainsSurvive(t *testing.T) {
+	for _, c := range []struct{ head, unit, tail string }{
+		{"SELECT ", "a+", "1"},
+		{"SELECT 1", "::int", ""},
+		{"SELECT a", " IS TRUE", ""},
+		{"SELECT * FROM t", " JOIN t ON true", ""},
+		{"", "SELECT 1 UNION ", "SELECT 1"},
+	} {
+		n := (depthCheckBytes - 1 - len(c.head) - len(c.tail)) / len(c.unit)
+		sql := c.head + strings.Repeat(c.unit, n) + c.tail
+		if len(sql) >= depthCheckBytes {
+			t.Fatalf("test input of %d bytes is not under the threshold", len(sql))
+		}
+		if _, err := Analyze(sql); err != nil && !strings.Contains(err.Error(), "recursion") {
+			t.Errorf("%q chain: %v", c.unit, err) // valid SQL: only the depth may fail it
+		}
+	}
+}

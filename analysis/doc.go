@@ -137,6 +137,22 @@
 //   - lock: LOCK, SELECT ... FOR UPDATE/SHARE, advisory locks.
 //   - maintenance: VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT.
 //
+// # Depth and cost
+//
+// A long chain of left-associative operators (a+a+a..., x IS TRUE IS
+// TRUE..., t JOIN t JOIN t...) makes a parse tree as deep as the chain, and
+// the C parser crashes the process on trees some 20,000 levels deep instead
+// of failing. Strings of 8 KiB or more are therefore first run through
+// PostgreSQL's scanner and refused with an error when their estimated depth
+// passes 2,000 levels (see depth.go); shorter strings cannot get that deep.
+// Parsing costs grow with depth and length (roughly 10 µs per byte for the
+// deepest inputs), so the gateway should bound the length of the query
+// strings it accepts.
+//
+// Analyze is safe for concurrent use. A Statement is not changed after
+// Analyze returns, so callers may keep and share it (for prepared
+// statements and cursors) as long as they do not change it either.
+//
 // # Known limits
 //
 // The grammar is PostgreSQL 17's; a server of another version may read a
