@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Config is the whole of custodes.yaml.
@@ -58,6 +59,13 @@ type Config struct {
 	// Datasets are the tables (or views) analysts may reach. Everything not
 	// listed here is unreachable (AUP-2).
 	Datasets []Dataset `yaml:"datasets"`
+
+	// Approvers are the note verifier keys (C2SP signed-note vkeys, see
+	// `custodes keygen --origin NAME`) of the people who may issue and
+	// revoke authorities; the key name is the approver's name. An authority
+	// is honoured only while its signature verifies against one of these.
+	// At least one is required.
+	Approvers []string `yaml:"approvers"`
 
 	// Overseers are the age recipients ("age1…") every sealed detail record
 	// is encrypted to: the SQL text, analyst, authority and subjects behind
@@ -335,6 +343,14 @@ func (c *Config) validate() error {
 			if !identRE.MatchString(p) {
 				bad("%s.protected: %q is not a column name", where, p)
 			}
+		}
+	}
+	if len(c.Approvers) == 0 {
+		bad("approvers: at least one approver key is required (custodes keygen --origin NAME --out FILE)")
+	}
+	for i, a := range c.Approvers {
+		if _, err := note.NewVerifier(a); err != nil {
+			bad("approvers[%d] is not a note verifier key (name+hash+key): %v", i, err)
 		}
 	}
 	if len(c.Overseers) == 0 {

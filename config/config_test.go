@@ -33,6 +33,7 @@ coverage:
   unit_cap: 200
   tenant_cap: 1000
 overseers: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+approvers: [court-liaison+3214d726+ASSTwJPWDwV1vy6csxONXWG8QIqsUgPUMuCCN0fNvmMp]
 `
 
 func TestParseGood(t *testing.T) {
@@ -64,7 +65,7 @@ func TestParseGood(t *testing.T) {
 
 func TestParseBad(t *testing.T) {
 	for _, tc := range []struct{ edit, want string }{
-		{"coverage:\n  unit_cap: 200\n  tenant_cap: 1000\n  surprise: 1\noverseers: [age1x]\n", "field surprise not found"},
+		{"coverage:\n  unit_cap: 200\n  tenant_cap: 1000\n  surprise: 1\noverseers: [age1x]\napprovers: [a+b+c]\n", "field surprise not found"},
 		{"listenn: x\n", "field listenn not found"},
 		{"", ""},
 	} {

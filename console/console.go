@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,6 +49,10 @@ type Operator interface {
 	Suspend(ctx context.Context, tenant, unit, reason string) (uint64, error)
 	Resume(ctx context.Context, tenant, unit, reason string) (uint64, error)
 	Suspensions(ctx context.Context) ([]control.Suspended, error)
+	// IssueAuthority and RevokeAuthority take an approver's signed note.
+	IssueAuthority(ctx context.Context, signed []byte) (created bool, index uint64, err error)
+	RevokeAuthority(ctx context.Context, signed []byte) (uint64, error)
+	Authorities(ctx context.Context) ([]*control.Authority, error)
 }
 
 // ErrBadRequest marks an operator error the console answers with 400.
@@ -67,6 +73,29 @@ func New(cfg Config) http.Handler {
 	mux.Handle("GET /metrics", operator(cfg.Token, promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
 	mux.Handle("POST /ops/api/suspend", operator(cfg.Token, action(cfg, cfg.Operator.Suspend)))
 	mux.Handle("POST /ops/api/resume", operator(cfg.Token, action(cfg, cfg.Operator.Resume)))
+	mux.Handle("POST /ops/api/authorities", operator(cfg.Token, signedAction(cfg, func(ctx context.Context, b []byte) (any, error) {
+		created, idx, err := cfg.Operator.IssueAuthority(ctx, b)
+		return IssueResponse{Entry: idx, Created: created}, err
+	})))
+	mux.Handle("POST /ops/api/revocations", operator(cfg.Token, signedAction(cfg, func(ctx context.Context, b []byte) (any, error) {
+		idx, err := cfg.Operator.RevokeAuthority(ctx, b)
+		return ActionResponse{Entry: idx}, err
+	})))
+	mux.Handle("GET /ops/api/authorities", operator(cfg.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		as, err := cfg.Operator.Authorities(r.Context())
+		if err != nil {
+			cfg.Logger.Error("couldn't list authorities", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		out := make([]AuthoritySummary, 0, len(as))
+		for _, a := range as {
+			out = append(out, AuthoritySummary{ID: a.ID, Kind: a.Kind, Reference: a.Reference, Unit: a.Unit, Datasets: a.Datasets,
+				Subjects: len(a.Subjects), MaxSubjects: a.MaxSubjects, NotBefore: a.NotBefore.UTC(), NotAfter: a.NotAfter.UTC(),
+				Approver: a.Approver, Status: a.Status})
+		}
+		writeJSON(w, out)
+	})))
 	mux.Handle("GET /ops/api/suspensions", operator(cfg.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sus, err := cfg.Operator.Suspensions(r.Context())
 		if err != nil {
@@ -136,6 +165,50 @@ func action(cfg Config, do func(ctx context.Context, tenant, unit, reason string
 			return
 		}
 		writeJSON(w, ActionResponse{Entry: idx})
+	})
+}
+
+// IssueResponse answers POST /ops/api/authorities.
+type IssueResponse struct {
+	Entry   uint64 `json:"entry"`
+	Created bool   `json:"created"`
+}
+
+// AuthoritySummary is one authority as GET /ops/api/authorities lists it:
+// how many subjects, not which.
+type AuthoritySummary struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	Reference   string    `json:"reference"`
+	Unit        string    `json:"unit"`
+	Datasets    []string  `json:"datasets"`
+	Subjects    int       `json:"subjects"`
+	MaxSubjects int64     `json:"max_subjects"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Approver    string    `json:"approver"`
+	Status      string    `json:"status"`
+}
+
+// signedAction takes an approver's signed note as the request body.
+func signedAction(cfg Config, do func(ctx context.Context, signed []byte) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, "custodes: the signed note is too large", http.StatusBadRequest)
+			return
+		}
+		out, err := do(r.Context(), b)
+		if errors.Is(err, ErrBadRequest) {
+			http.Error(w, "custodes: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err != nil {
+			cfg.Logger.Error("operator action failed", "err", err)
+			http.Error(w, "custodes: the action could not be taken: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, out)
 	})
 }
 

@@ -20,6 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custodes/custodes/authority"
 )
 
 // DB is a connection pool to the control database.
@@ -253,4 +256,51 @@ func (db *DB) Suspensions(ctx context.Context, tenant string) ([]Suspended, erro
 		err := r.Scan(&s.Tenant, &s.Unit, &s.Reason, &s.Since)
 		return s, err
 	})
+}
+
+// Revoke marks an authority revoked. It reports false if there is no such
+// active authority.
+func (db *DB) Revoke(ctx context.Context, tenant, id string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE custodes.authorities SET status = 'revoked', revoked_at = now()
+		WHERE tenant = $1 AND id = $2 AND status = 'active'`, tenant, id)
+	if err != nil {
+		return false, fmt.Errorf("couldn't revoke: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Statement is the authority as its approver signed it.
+func (a *Authority) Statement() *authority.Statement {
+	return &authority.Statement{
+		ID: a.ID, Kind: a.Kind, Reference: a.Reference, Tenant: a.Tenant, Unit: a.Unit,
+		Datasets: a.Datasets, Subjects: a.Subjects, MaxSubjects: a.MaxSubjects,
+		NotBefore: a.NotBefore, NotAfter: a.NotAfter,
+	}
+}
+
+// FromStatement is the authority a signed statement describes.
+func FromStatement(s *authority.Statement, approver string, signed []byte) *Authority {
+	return &Authority{
+		ID: s.ID, Kind: s.Kind, Reference: s.Reference, Tenant: s.Tenant, Unit: s.Unit,
+		Datasets: s.Datasets, Subjects: s.Subjects, MaxSubjects: s.MaxSubjects,
+		NotBefore: s.NotBefore, NotAfter: s.NotAfter, Approver: approver, Signature: signed, Status: "active",
+	}
+}
+
+// Signed checks that a carries its approver's valid signature over exactly
+// its fields.
+func (a *Authority) Signed(approvers note.Verifiers) error {
+	st, who, err := authority.Verify(a.Signature, approvers)
+	if err != nil {
+		return err
+	}
+	want, err := a.Statement().Text()
+	if err != nil {
+		return err
+	}
+	got, _ := st.Text()
+	if got != want || who != a.Approver {
+		return errors.New("the stored authority differs from what its approver signed")
+	}
+	return nil
 }

@@ -12,6 +12,7 @@
 //	DIR/log.pub         the log's verifier key (C2SP signed-note vkey)
 //	DIR/operator.token  the console's operator token
 //	DIR/overseer.key    an overseer's age identity, to unseal details
+//	DIR/approver.key    the demo approver's signing key, for authorities
 //
 // Running the demo again on the same directory reuses all of it and
 // continues the same log.
@@ -30,13 +31,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custodes/custodes/authority"
 	"github.com/custodes/custodes/config"
-	"github.com/custodes/custodes/control"
 	"github.com/custodes/custodes/demodata"
 	"github.com/custodes/custodes/pgcluster"
 	"github.com/custodes/custodes/scram"
@@ -130,7 +133,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer svc.Close()
-	if err := issueAuthorities(ctx, svc, cfg); err != nil {
+	if err := issueAuthorities(ctx, svc, dir, cfg); err != nil {
 		return err
 	}
 
@@ -302,7 +305,12 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 	}
 	// The overseer's identity would never sit beside the operator's files
 	// in production; the demo plays every part on one machine.
-	files := map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": secret(), "overseer.key": overseer}
+	askey, avkey, err := translog.GenerateKey("demo-approver")
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": secret(), "overseer.key": overseer,
+		"approver.key": askey, "approver.pub": avkey}
 	for name, content := range files {
 		mode := os.FileMode(0o600)
 		if name == "log.pub" {
@@ -340,6 +348,7 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 		Tenant:            config.Tenant{Name: "agency", Units: units},
 		Coverage:          config.Coverage{UnitCap: 200, TenantCap: 1000},
 		Overseers:         []string{recipient},
+		Approvers:         []string{avkey},
 	}
 	for _, d := range demodata.Datasets() {
 		cfg.Datasets = append(cfg.Datasets, config.Dataset{Table: d.Table, SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected})
@@ -347,19 +356,33 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 	return cfg, nil
 }
 
-// issueAuthorities registers the demo's three authorities, once each.
-func issueAuthorities(ctx context.Context, svc *service.Service, cfg *config.Config) error {
+// issueAuthorities registers the demo's three authorities, once each,
+// signed by the demo approver.
+func issueAuthorities(ctx context.Context, svc *service.Service, dir string, cfg *config.Config) error {
+	key, err := os.ReadFile(filepath.Join(dir, "approver.key"))
+	if err != nil {
+		return fmt.Errorf("couldn't read the demo approver's key: %w", err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(key)))
+	if err != nil {
+		return fmt.Errorf("approver.key: %w", err)
+	}
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	until := from.AddDate(5, 0, 0)
-	for _, a := range []*control.Authority{
+	for _, a := range []*authority.Statement{
 		{ID: "W-DEMO-1", Kind: "judicial_warrant", Reference: "DEMO-CR-0001", Unit: "newark", Datasets: []string{"*"}, Subjects: []int64{101, 102, 103}},
 		{ID: "L-DEMO-2", Kind: "administrative", Reference: "DEMO-LEAD-0002", Unit: "newark", Datasets: []string{"public.persons", "public.addresses", "public.case_files"}, MaxSubjects: 5},
 		{ID: "W-DEMO-3", Kind: "judicial_warrant", Reference: "DEMO-CR-0003", Unit: "houston", Datasets: []string{"*"}, Subjects: []int64{2001}},
 	} {
 		a.Tenant = cfg.Tenant.Name
 		a.NotBefore, a.NotAfter = from, until
-		a.Approver = "demo-approver"
-		if _, err := svc.IssueAuthority(ctx, a); err != nil {
+		signed, err := authority.Sign(a, signer)
+		if err != nil {
+			return err
+		}
+		if _, _, err := svc.IssueAuthority(ctx, signed); err != nil && !errors.Is(err, service.ErrBadRequest) {
+			return err
+		} else if err != nil && !strings.Contains(err.Error(), "exists already") {
 			return err
 		}
 	}

@@ -329,7 +329,7 @@ func TestSkeleton(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("verified %d entries: %v", res.Size, counts)
-	if counts["authority_issued/"] != 4 || counts["login_failure/"] < 2 || counts["AUP-7"] < 16 || counts["statement/allow"] < 10 {
+	if counts["authority_issued/"] != 5 || counts["login_failure/"] < 2 || counts["AUP-7"] < 16 || counts["statement/allow"] < 10 {
 		t.Fatalf("log is missing decisions: %v", counts)
 	}
 }

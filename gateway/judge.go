@@ -145,6 +145,9 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 		default:
 			v.authority = a
 			req.Authority = policyAuthority(a, cfg.Tenant, time.Now())
+			if a.Signed(cfg.Approvers) != nil {
+				req.Authority.Active = false // forged or altered: not an authority at all
+			}
 		}
 	}
 	if v.personLevel {
@@ -222,6 +225,8 @@ func (s *session) checkAuthority(ctx context.Context, id string) *denial {
 		return deny(fmt.Sprintf("authority %s does not exist", id), "check the authority id with your approver")
 	case err != nil:
 		return &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-9"), reason: "the control state is unavailable", hint: "try again later"}
+	case a.Signed(s.srv.cfg.Approvers) != nil:
+		return deny(fmt.Sprintf("authority %s does not carry a valid approver signature", id), "ask a registered approver to issue it")
 	case a.Tenant != s.srv.cfg.Tenant || a.Unit != s.unit:
 		return deny(fmt.Sprintf("authority %s belongs to another unit, not %s", id, s.unit), "use an authority issued to your unit")
 	case a.Status != "active":

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custodes/custodes/control"
 	"github.com/custodes/custodes/policy"
@@ -109,8 +110,11 @@ type Config struct {
 	Scope  Scope
 	Policy Policy
 	// Seal encrypts a detail record to the overseers before it is stored.
-	Seal   func(plaintext []byte) ([]byte, error)
-	Logger *slog.Logger
+	Seal func(plaintext []byte) ([]byte, error)
+	// Approvers verify authorities: one whose approver signature does not
+	// verify, or does not cover exactly its stored fields, is not honoured.
+	Approvers note.Verifiers
+	Logger    *slog.Logger
 
 	// UnitCap and TenantCap bound distinct subjects within CoverageWindow
 	// (AUP-6); 0 is no cap.

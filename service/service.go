@@ -21,7 +21,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custodes/custodes/authority"
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/console"
 	"github.com/custodes/custodes/control"
@@ -43,7 +45,9 @@ type Service struct {
 	scope   *control.Scope
 	policy  *policy.Policy
 	gateway *gateway.Server
-	console http.Handler
+	// approvers verify authorities; fixed at Open.
+	approvers note.Verifiers
+	console   http.Handler
 }
 
 // Open opens every part of the deployment cfg describes.
@@ -98,6 +102,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, fmt.Errorf("overseers: %w", err)
 	}
+	if s.approvers, err = authority.Verifiers(cfg.Approvers); err != nil {
+		return nil, fmt.Errorf("approvers: %w", err)
+	}
 	backend, err := pgconn.ParseConfig(cfg.Backend.URL)
 	if err != nil {
 		return nil, fmt.Errorf("backend.url: %w", err)
@@ -125,16 +132,17 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	}
 
 	s.gateway, err = gateway.New(ctx, gateway.Config{
-		Tenant:   cfg.Tenant.Name,
-		Analysts: analysts,
-		Datasets: datasets,
-		Backend:  backend,
-		Log:      s.tlog,
-		State:    s.control,
-		Scope:    s.scope,
-		Seal:     sealer.Seal,
-		Policy:   s.policy,
-		Logger:   log.With("component", "gateway"),
+		Tenant:    cfg.Tenant.Name,
+		Analysts:  analysts,
+		Datasets:  datasets,
+		Backend:   backend,
+		Log:       s.tlog,
+		State:     s.control,
+		Scope:     s.scope,
+		Seal:      sealer.Seal,
+		Approvers: s.approvers,
+		Policy:    s.policy,
+		Logger:    log.With("component", "gateway"),
 
 		UnitCap:        cfg.Coverage.UnitCap,
 		TenantCap:      cfg.Coverage.TenantCap,
@@ -176,12 +184,33 @@ func (s *Service) Control() *control.DB { return s.control }
 // Policy is the policy in force.
 func (s *Service) Policy() *policy.Policy { return s.policy }
 
-// IssueAuthority stores a and records its issue in the log, once: issuing
-// an id that exists changes nothing and records nothing.
-func (s *Service) IssueAuthority(ctx context.Context, a *control.Authority) (bool, error) {
-	created, err := s.control.InsertAuthority(ctx, a)
-	if err != nil || !created {
-		return created, err
+// IssueAuthority checks a signed authority against the registered
+// approvers, stores it and records its issue in the log, once: issuing an id
+// that exists changes nothing and records nothing (created false).
+func (s *Service) IssueAuthority(ctx context.Context, signed []byte) (created bool, index uint64, err error) {
+	st, approver, err := authority.Verify(signed, s.approvers)
+	if err != nil {
+		return false, 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if st.Tenant != s.cfg.Tenant.Name {
+		return false, 0, fmt.Errorf("%w: the authority is for tenant %s, not %s", ErrBadRequest, st.Tenant, s.cfg.Tenant.Name)
+	}
+	if err := s.checkTarget(st.Tenant, st.Unit); err != nil {
+		return false, 0, err
+	}
+	for _, d := range st.Datasets {
+		if d != "*" && !slices.ContainsFunc(s.cfg.Datasets, func(x config.Dataset) bool { return x.Table == d }) {
+			return false, 0, fmt.Errorf("%w: %s is not a registered dataset", ErrBadRequest, d)
+		}
+	}
+	a := control.FromStatement(st, approver, signed)
+	if existing, err := s.control.Authority(ctx, a.ID); err == nil {
+		if existing.Statement().ID == a.ID && string(existing.Signature) == string(signed) {
+			return false, 0, nil
+		}
+		return false, 0, fmt.Errorf("%w: authority %s exists already", ErrBadRequest, a.ID)
+	} else if !errors.Is(err, control.ErrNotFound) {
+		return false, 0, err
 	}
 	datasets := a.Datasets
 	if slices.Contains(datasets, "*") {
@@ -212,12 +241,63 @@ func (s *Service) IssueAuthority(ctx context.Context, a *control.Authority) (boo
 	}
 	b, err := e.Marshal()
 	if err != nil {
-		return true, fmt.Errorf("couldn't encode authority entry: %w", err)
+		return false, 0, fmt.Errorf("couldn't encode authority entry: %w", err)
 	}
-	if _, err := s.tlog.Append(ctx, b); err != nil {
-		return true, fmt.Errorf("couldn't record authority %s: %w", a.ID, err)
+	// On the record first: an authority is never usable before its issue
+	// is in the log.
+	idx, err := s.tlog.Append(ctx, b)
+	if err != nil {
+		return false, 0, fmt.Errorf("couldn't record authority %s: %w", a.ID, err)
 	}
-	return true, nil
+	if _, err := s.control.InsertAuthority(ctx, a); err != nil {
+		return false, idx, err
+	}
+	s.log.Info("authority issued", "kind", a.Kind, "unit", a.Unit, "approver", approver, "entry", idx)
+	return true, idx, nil
+}
+
+// RevokeAuthority checks a signed revocation and revokes, on the record.
+// Sessions bound to the authority are refused from their next statement.
+func (s *Service) RevokeAuthority(ctx context.Context, signed []byte) (uint64, error) {
+	r, approver, err := authority.VerifyRevocation(signed, s.approvers)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	a, err := s.control.Authority(ctx, r.ID)
+	if errors.Is(err, control.ErrNotFound) || (err == nil && (a.Tenant != s.cfg.Tenant.Name || a.Status != "active")) {
+		return 0, fmt.Errorf("%w: there is no active authority %s", ErrBadRequest, r.ID)
+	}
+	if err != nil {
+		return 0, err
+	}
+	e := &record.Entry{
+		Kind:          record.KindAuthorityRevoked,
+		Time:          time.Now().UTC().Truncate(time.Microsecond),
+		Tenant:        a.Tenant,
+		Unit:          a.Unit,
+		AuthorityKind: a.Kind,
+		Authority:     s.control.AuthorityCommitment(a.ID),
+		Policy:        s.policy.Hash(),
+		Attrs:         []record.Attr{{Key: "reason", Value: r.Reason}},
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	idx, err := s.tlog.Append(ctx, b)
+	if err != nil {
+		return 0, fmt.Errorf("couldn't record the revocation: %w", err)
+	}
+	if _, err := s.control.Revoke(ctx, a.Tenant, a.ID); err != nil {
+		return idx, err
+	}
+	s.log.Warn("authority revoked", "unit", a.Unit, "approver", approver, "entry", idx)
+	return idx, nil
+}
+
+// Authorities lists the tenant's authorities, newest first.
+func (s *Service) Authorities(ctx context.Context) ([]*control.Authority, error) {
+	return s.control.Authorities(ctx, s.cfg.Tenant.Name)
 }
 
 func sortedAttrs(m map[string]string) []record.Attr {

@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custodes/custodes/authority"
 	"github.com/custodes/custodes/config"
-	"github.com/custodes/custodes/control"
 	"github.com/custodes/custodes/demodata"
 	"github.com/custodes/custodes/pgtest"
 	"github.com/custodes/custodes/scram"
@@ -41,6 +42,8 @@ type Stack struct {
 	Config   *config.Config
 	Service  *service.Service
 	AdminURL string // superuser URL of the agency database
+	// ApproverKey is the note signer key of the stack's one approver.
+	ApproverKey string
 }
 
 var counter atomic.Int64
@@ -86,7 +89,11 @@ func Start(t testing.TB, persons int) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, content := range map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": token, "overseer.key": overseer} {
+	askey, avkey, err := translog.GenerateKey("test-approver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"log.key": skey, "log.pub": vkey, "operator.token": token, "overseer.key": overseer, "approver.key": askey} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -102,6 +109,7 @@ func Start(t testing.TB, persons int) *Stack {
 		Tenant:            config.Tenant{Name: "agency"},
 		Coverage:          config.Coverage{UnitCap: 200, TenantCap: 1000},
 		Overseers:         []string{recipient},
+		Approvers:         []string{avkey},
 	}
 	for _, u := range []struct {
 		name     string
@@ -139,19 +147,27 @@ func Start(t testing.TB, persons int) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := time.Now().Add(-time.Hour)
-	for _, a := range []*control.Authority{
+	approver, err := note.NewSigner(askey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, a := range []*authority.Statement{
 		{ID: "W-DEMO-1", Kind: "judicial_warrant", Reference: "T-1", Unit: "newark", Datasets: []string{"*"}, Subjects: []int64{101, 102, 103}},
 		{ID: "L-DEMO-2", Kind: "administrative", Reference: "T-2", Unit: "newark", Datasets: []string{"public.persons", "public.addresses", "public.case_files"}, MaxSubjects: 5},
 		{ID: "W-DEMO-3", Kind: "judicial_warrant", Reference: "T-3", Unit: "houston", Datasets: []string{"*"}, Subjects: []int64{2001}},
 		{ID: "W-EXPIRED", Kind: "judicial_warrant", Reference: "T-4", Unit: "newark", Datasets: []string{"*"}, Subjects: []int64{101}, NotBefore: from.Add(-48 * time.Hour), NotAfter: from.Add(-24 * time.Hour)},
+		{ID: "C-CAPPED", Kind: "court_order", Reference: "T-5", Unit: "newark", Datasets: []string{"*"}, MaxSubjects: 10},
 	} {
 		a.Tenant = "agency"
-		a.Approver = "test"
 		if a.NotBefore.IsZero() {
 			a.NotBefore, a.NotAfter = from, from.Add(24*time.Hour)
 		}
-		if _, err := svc.IssueAuthority(ctx, a); err != nil {
+		signed, err := authority.Sign(a, approver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.IssueAuthority(ctx, signed); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,7 +187,7 @@ func Start(t testing.TB, persons int) *Stack {
 	})
 	return &Stack{
 		Addr: cfg.Listen, HTTP: cfg.HTTP, Dir: dir, LogDir: filepath.Join(dir, "log"),
-		VKey: vkey, Token: token, Config: cfg, Service: svc, AdminURL: cluster.SuperuserURL(agencyDB),
+		VKey: vkey, Token: token, Config: cfg, Service: svc, AdminURL: cluster.SuperuserURL(agencyDB), ApproverKey: askey,
 	}
 }
 
