@@ -27,16 +27,19 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"demo":    {"the whole system on this machine, with synthetic data", runDemo},
-	"setup":   {"prepare an existing PostgreSQL for custodes (idempotent)", runSetup},
-	"serve":   {"run the gateway and console in production", runServe},
-	"verify":  {"verify a transparency log: signatures, hashes, every entry", runVerify},
-	"keygen":  {"make a log signing key, or a SCRAM verifier for a password", runKeygen},
-	"policy":  {"show the acceptable-use policy, or test it against a table of cases", runPolicy},
-	"unseal":  {"overseer: decrypt the sealed detail of a log entry and check it against the entry", runUnseal},
-	"suspend": {"operator: switch off a tenant or one unit, with a reason, on the record", runSuspend},
-	"resume":  {"operator: lift a suspension, on the record", runResume},
-	"report":  {"the transparency report, computed from the public log alone", runReport},
+	"demo":      {"the whole system on this machine, with synthetic data", runDemo},
+	"setup":     {"prepare an existing PostgreSQL for custodes (idempotent)", runSetup},
+	"serve":     {"run the gateway and console in production", runServe},
+	"verify":    {"verify a transparency log: signatures, hashes, every entry", runVerify},
+	"keygen":    {"make a log signing key, or a SCRAM verifier for a password", runKeygen},
+	"policy":    {"show the acceptable-use policy, or test it against a table of cases", runPolicy},
+	"unseal":    {"overseer: decrypt the sealed detail of a log entry and check it against the entry", runUnseal},
+	"suspend":   {"operator: switch off a tenant or one unit, with a reason, on the record", runSuspend},
+	"resume":    {"operator: lift a suspension, on the record", runResume},
+	"authority": {"approver: issue, revoke or list authorities (signed with the approver key)", runAuthority},
+	"report":    {"the transparency report, computed from the public log alone", runReport},
+	"prove":     {"write the evidence bundle of one log entry, to check offline with verify --bundle", runProve},
+	"witness":   {"run a C2SP tlog-witness that cosigns checkpoints it has proved consistent", runWitness},
 }
 
 // env is what a command may touch.

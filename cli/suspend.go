@@ -1,15 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/console"
@@ -44,30 +39,10 @@ func operatorAction(ctx context.Context, e *env, verb string, args []string) err
 	if err != nil {
 		return err
 	}
-	token, err := os.ReadFile(cfg.Path(cfg.OperatorTokenFile))
-	if err != nil {
-		return fmt.Errorf("couldn't read the operator token: %w", err)
-	}
 	body, _ := json.Marshal(console.ActionRequest{Tenant: *tenant, Unit: *unit, Reason: *reason})
-	url := "http://" + cfg.HTTP + "/ops/api/" + verb
-	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		return fmt.Errorf("couldn't reach the console at %s (is custodes serve running?): %w", cfg.HTTP, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", strings.TrimPrefix(strings.TrimSpace(string(b)), "custodes: "))
-	}
 	var out console.ActionResponse
-	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("couldn't read the console's answer: %w", err)
+	if err := opsRequest(ctx, cfg, "POST", "/ops/api/"+verb, body, &out); err != nil {
+		return err
 	}
 	what := "tenant " + *tenant
 	if *unit != "" {
