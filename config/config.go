@@ -77,6 +77,9 @@ type Config struct {
 	// rows about over a rolling window (AUP-6).
 	Coverage Coverage `yaml:"coverage"`
 
+	// Storage configures the storage attestations.
+	Storage Storage `yaml:"storage,omitempty"`
+
 	// dir is the directory the file was loaded from; relative paths resolve
 	// against it.
 	dir string
@@ -169,6 +172,24 @@ type Coverage struct {
 	Window Duration `yaml:"window,omitempty"`
 }
 
+// Storage configures the periodic storage attestation: sizes and row counts
+// of every registered dataset, who can read them without custodes, and the
+// sessions that did not come through it, each sample a public log entry.
+type Storage struct {
+	// Interval between samples. Default "1h".
+	Interval Duration `yaml:"interval,omitempty"`
+	// GrowthAlertRatio raises an alert when stored bytes grow by more than
+	// this factor within GrowthWindow. Default 3; 0 is not allowed — set a
+	// large ratio to quiet it.
+	GrowthAlertRatio float64 `yaml:"growth_alert_ratio,omitempty"`
+	// GrowthWindow is the window for GrowthAlertRatio. Default "4320h" (180
+	// days).
+	GrowthWindow Duration `yaml:"growth_window,omitempty"`
+	// ExpectedAdmins are roles known to be able to read everything (the
+	// server's bootstrap superuser): attested, but not alerted on.
+	ExpectedAdmins []string `yaml:"expected_admins,omitempty"`
+}
+
 // Duration is a time.Duration written as "720h" in YAML.
 type Duration struct{ time.Duration }
 
@@ -227,6 +248,15 @@ func Parse(b []byte) (*Config, error) {
 	}
 	if c.HTTP == "" {
 		c.HTTP = "127.0.0.1:8080"
+	}
+	if c.Storage.Interval.Duration == 0 {
+		c.Storage.Interval.Duration = time.Hour
+	}
+	if c.Storage.GrowthAlertRatio == 0 {
+		c.Storage.GrowthAlertRatio = 3
+	}
+	if c.Storage.GrowthWindow.Duration == 0 {
+		c.Storage.GrowthWindow.Duration = 180 * 24 * time.Hour
 	}
 	if c.Coverage.Window.Duration == 0 {
 		c.Coverage.Window.Duration = 30 * 24 * time.Hour
@@ -363,6 +393,12 @@ func (c *Config) validate() error {
 	}
 	if c.Coverage.UnitCap < 0 || c.Coverage.TenantCap < 0 {
 		bad("coverage caps must not be negative")
+	}
+	if c.Storage.Interval.Duration < 10*time.Second {
+		bad("storage.interval must be at least 10s")
+	}
+	if c.Storage.GrowthAlertRatio <= 1 {
+		bad("storage.growth_alert_ratio must be more than 1")
 	}
 	if c.Coverage.Window.Duration < time.Hour {
 		bad("coverage.window must be at least 1h")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -42,6 +43,12 @@ func OpenScope(ctx context.Context, controlURL, db string) (*Scope, error) {
 
 // Close closes the pool.
 func (s *Scope) Close() { s.pool.Close() }
+
+// Query runs a read on the agency database as the control role (which may
+// read the statistics views): for the storage sampler.
+func (s *Scope) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return s.pool.Query(ctx, sql, args...)
+}
 
 // SetScope lets backend pid see rows of every subject (unrestricted, for
 // authorities capped by the result guard) or only of subjects. It must be

@@ -349,6 +349,7 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 		Coverage:          config.Coverage{UnitCap: 200, TenantCap: 1000},
 		Overseers:         []string{recipient},
 		Approvers:         []string{avkey},
+		Storage:           config.Storage{Interval: config.Duration{Duration: 10 * time.Minute}, ExpectedAdmins: []string{"postgres"}},
 	}
 	for _, d := range demodata.Datasets() {
 		cfg.Datasets = append(cfg.Datasets, config.Dataset{Table: d.Table, SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected})

@@ -374,6 +374,7 @@ func (s *Service) Serve(ctx context.Context, ready func()) error {
 		}
 		httpDone <- nil
 	}()
+	go s.newSampler().Run(gctx, s.cfg.Storage.Interval.Duration)
 	s.log.Info("serving", "gateway", pgln.Addr().String(), "console", httpln.Addr().String())
 	if ready != nil {
 		ready()

@@ -110,6 +110,7 @@ func Start(t testing.TB, persons int) *Stack {
 		Coverage:          config.Coverage{UnitCap: 200, TenantCap: 1000},
 		Overseers:         []string{recipient},
 		Approvers:         []string{avkey},
+		Storage:           config.Storage{ExpectedAdmins: []string{"postgres"}},
 	}
 	for _, u := range []struct {
 		name     string
