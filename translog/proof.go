@@ -169,7 +169,6 @@ func CheckConsistency(ctx context.Context, src Source, vkey string, older, newer
 		if root1 == root2 {
 			return nil
 		}
-		fail.Proof = [][]byte{}
 		fail.Reason = fmt.Sprintf("both checkpoints are signed for a tree of %d entries, with different roots: the log forked", size1)
 		return fail
 	}
