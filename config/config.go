@@ -120,6 +120,22 @@ type Log struct {
 	// KeyFile holds the note signer key that signs checkpoints (see `custodes
 	// keygen`). Its key name must equal Origin. Keep it private.
 	KeyFile string `yaml:"key_file"`
+
+	// Witnesses cosign checkpoints after proving them consistent with what
+	// they saw before (C2SP tlog-witness; see `custodes witness`). With
+	// witnesses configured, a checkpoint is published only once
+	// MinCosignatures of them have cosigned it. Optional.
+	Witnesses []Witness `yaml:"witnesses,omitempty"`
+	// MinCosignatures is how many witnesses must cosign. Default: all.
+	MinCosignatures int `yaml:"min_cosignatures,omitempty"`
+}
+
+// Witness is one witness of the log.
+type Witness struct {
+	// URL is the witness's root URL, e.g. "http://127.0.0.1:7380/".
+	URL string `yaml:"url"`
+	// Key is its note verifier key.
+	Key string `yaml:"key"`
 }
 
 // Tenant is one agency.
@@ -309,6 +325,20 @@ func (c *Config) validate() error {
 		bad("log.origin is required")
 	} else if strings.ContainsAny(c.Log.Origin, " \t\n+") {
 		bad("log.origin %q must not contain spaces or '+'", c.Log.Origin)
+	}
+	if c.Log.MinCosignatures == 0 {
+		c.Log.MinCosignatures = len(c.Log.Witnesses)
+	}
+	if c.Log.MinCosignatures < 0 || c.Log.MinCosignatures > len(c.Log.Witnesses) {
+		bad("log.min_cosignatures %d must be between 1 and the %d witnesses", c.Log.MinCosignatures, len(c.Log.Witnesses))
+	}
+	for i, w := range c.Log.Witnesses {
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			bad("log.witnesses[%d].url %q is not an http(s) URL", i, w.URL)
+		}
+		if _, err := note.NewVerifier(w.Key); err != nil {
+			bad("log.witnesses[%d].key is not a note verifier key: %v", i, err)
+		}
 	}
 	if c.Log.KeyFile == "" {
 		bad("log.key_file is required")

@@ -111,9 +111,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	}
 
 	s.tlog, err = translog.Open(ctx, translog.Options{
-		Dir:       cfg.Path(cfg.Log.Dir),
-		SignerKey: strings.TrimSpace(string(keyText)),
-		Logger:    log.With("component", "log"),
+		Dir:             cfg.Path(cfg.Log.Dir),
+		SignerKey:       strings.TrimSpace(string(keyText)),
+		Logger:          log.With("component", "log"),
+		Witnesses:       witnesses(cfg.Log.Witnesses),
+		MinCosignatures: cfg.Log.MinCosignatures,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open the transparency log: %w", err)
@@ -414,4 +416,12 @@ func (s *Service) Close() {
 			s.log.Error("couldn't close the log", "err", err)
 		}
 	}
+}
+
+func witnesses(ws []config.Witness) []translog.Witness {
+	var out []translog.Witness
+	for _, w := range ws {
+		out = append(out, translog.Witness{URL: w.URL, Key: w.Key})
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +42,18 @@ type Options struct {
 	// oldest has waited BatchMaxAge. Defaults 1024 and 2ms.
 	BatchMaxSize uint
 	BatchMaxAge  time.Duration
+
+	// Witnesses cosign checkpoints (C2SP tlog-witness); a checkpoint is
+	// published only once MinCosignatures of them have cosigned it. No
+	// witnesses: checkpoints are published with the log's signature alone.
+	Witnesses       []Witness
+	MinCosignatures int
+}
+
+// Witness is one witness the log asks to cosign its checkpoints.
+type Witness struct {
+	URL string // the witness's root URL; its add-checkpoint endpoint is below it
+	Key string // its note verifier key
 }
 
 const (
@@ -110,11 +123,20 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	}
 	// No antispam: deduplicating would hand a repeated entry an earlier
 	// entry's index, and every decision must get its own entry.
-	appender, shutdown, _, err := tessera.NewAppender(bg, driver, tessera.NewAppendOptions().
+	aopts := tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithCheckpointInterval(opts.CheckpointInterval).
 		WithBatching(opts.BatchMaxSize, opts.BatchMaxAge).
-		WithShutdownTimeout(closeTimeout))
+		WithShutdownTimeout(closeTimeout)
+	if len(opts.Witnesses) > 0 {
+		group, err := witnessGroup(opts.Witnesses, opts.MinCosignatures)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		aopts = aopts.WithWitnesses(group, nil)
+	}
+	appender, shutdown, _, err := tessera.NewAppender(bg, driver, aopts)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("couldn't open log appender: %w", err)
@@ -244,4 +266,32 @@ func (l *Log) Close() error {
 	}
 	l.log.Info("transparency log closed", "origin", l.origin)
 	return nil
+}
+
+// witnessGroup is Tessera's policy: min of the witnesses must cosign.
+func witnessGroup(ws []Witness, min int) (tessera.WitnessGroup, error) {
+	if min < 1 || min > len(ws) {
+		return tessera.WitnessGroup{}, fmt.Errorf("couldn't configure witnesses: %d cosignatures required of %d witnesses", min, len(ws))
+	}
+	var group tessera.WitnessGroup
+	var witnesses []tessera.Witness
+	for _, w := range ws {
+		u, err := url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return tessera.WitnessGroup{}, fmt.Errorf("couldn't configure witness %q: not an http(s) URL", w.URL)
+		}
+		wit, err := tessera.NewWitness(w.Key, u)
+		if err != nil {
+			return tessera.WitnessGroup{}, fmt.Errorf("couldn't configure witness %s: %w", w.URL, err)
+		}
+		witnesses = append(witnesses, wit)
+	}
+	// NewWitnessGroup's variadic parameter has an unexported element type,
+	// so a slice cannot be spread into it; the group's exported Components
+	// take the rest.
+	group = tessera.NewWitnessGroup(min, witnesses[0])
+	for _, w := range witnesses[1:] {
+		group.Components = append(group.Components, w)
+	}
+	return group, nil
 }
