@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,8 +27,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	state := fs.String("state", "", "keep the last verified checkpoint (the signed note, verbatim) in `FILE`, and prove the log consistent with it on the next run")
 	bundle := fs.String("bundle", "", "verify the evidence bundle in `FILE` (from custodes prove) offline, instead of a log")
 	var witnessKeys keyList
-	fs.Var(&witnessKeys, "witness-key", "require a cosignature from the witness with this verifier key (or a file holding it); repeatable")
-	minCosigs := fs.Int("min-cosignatures", -1, "how many of the --witness-key witnesses must have cosigned the checkpoint (default: all)")
+	fs.Var(&witnessKeys, "witness-key", "require a cosignature from the witness whose verifier key is `VKEY` (or in a file); repeatable")
+	var minCosigs optionalInt
+	fs.Var(&minCosigs, "min-cosignatures", "how many (`N`) of the --witness-key witnesses must have cosigned the checkpoint (default: all of them)")
 	fs.Bool("entries", true, "parse every entry as a custodes entry (always on)")
 	quiet := fs.Bool("q", false, "no progress")
 	if err := parse(fs, args); err != nil {
@@ -43,11 +45,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "custodes verify: --state goes with --log, not --bundle")
 		return errUsage
 	}
-	if *minCosigs < 0 {
-		*minCosigs = len(witnessKeys)
+	if !minCosigs.set {
+		minCosigs.n = len(witnessKeys)
 	}
-	if *minCosigs > len(witnessKeys) {
-		fmt.Fprintf(e.stderr, "custodes verify: --min-cosignatures %d needs at least that many --witness-key\n", *minCosigs)
+	if minCosigs.n > len(witnessKeys) {
+		fmt.Fprintf(e.stderr, "custodes verify: --min-cosignatures %d needs at least that many --witness-key\n", minCosigs.n)
 		return errUsage
 	}
 	vkey, err := readKey(*key)
@@ -58,7 +60,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	policy := cosignPolicy{keys: wkeys, min: *minCosigs}
+	policy := cosignPolicy{keys: wkeys, min: minCosigs.n}
 	if *bundle != "" {
 		return verifyBundle(e, *bundle, vkey, policy)
 	}
@@ -208,6 +210,28 @@ func (p cosignPolicy) check(e *env, checkpoint []byte) error {
 		who = "no witness"
 	}
 	fmt.Fprintf(e.stdout, "cosigned by %s (%d required)\n", who, p.min)
+	return nil
+}
+
+// optionalInt is a flag of a number ≥ 0 that knows whether it was given.
+type optionalInt struct {
+	n   int
+	set bool
+}
+
+func (o *optionalInt) String() string {
+	if !o.set {
+		return ""
+	}
+	return strconv.Itoa(o.n)
+}
+
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return errors.New("not a number ≥ 0")
+	}
+	o.n, o.set = n, true
 	return nil
 }
 

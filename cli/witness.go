@@ -19,7 +19,7 @@ func runWitness(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:7380", "serve C2SP tlog-witness (POST /add-checkpoint) on this `ADDR`ess")
 	keyFile := fs.String("key", "", "`FILE` holding the witness's signer key (custodes keygen --origin WITNESS-NAME --out PREFIX writes PREFIX.key)")
 	var logKeys keyList
-	fs.Var(&logKeys, "log-key", "verifier key of a log to witness (or a file holding it); repeatable")
+	fs.Var(&logKeys, "log-key", "witness the log whose verifier key is `VKEY` (or in a file); repeatable")
 	state := fs.String("state", "", "`DIR`ectory keeping the latest cosigned checkpoint of each log")
 	verbose := fs.Bool("v", false, "log every cosignature, not only refusals")
 	if err := parse(fs, args); err != nil {
