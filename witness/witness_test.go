@@ -457,3 +457,36 @@ func TestDamagedState(t *testing.T) {
 		t.Errorf("damaged state: %v", err)
 	}
 }
+
+// TestTesseraLog: a translog.Log configured with this witness publishes
+// only cosigned checkpoints, across reopenings (when Tessera's witness
+// client starts from size 0 and learns the witness's size from a 409).
+func TestTesseraLog(t *testing.T) {
+	l := getLogs(t)
+	skey, plain := witnessKey(t, "witness.example/tessera")
+	w := newWitness(t, t.TempDir(), skey, plain, l.vkey)
+	dir := t.TempDir()
+	for round, n := range []int{3, 5, 2} {
+		lg, err := translog.Open(t.Context(), translog.Options{Dir: dir, SignerKey: l.skey, CheckpointInterval: 100 * time.Millisecond,
+			Witnesses: []translog.Witness{{URL: w.url, Key: w.VerifierKey()}}, MinCosignatures: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if _, err := lg.Append(t.Context(), fmt.Appendf(nil, "round %d entry %d\n", round, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := lg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := witness.VerifyCosignatures(cp, []string{plain})
+		if err != nil || len(names) != 1 {
+			t.Fatalf("round %d: checkpoint\n%s\ncosigned by %v (%v)", round, cp, names, err)
+		}
+	}
+}
