@@ -22,6 +22,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	startProfiling(logger(e, *verbose))
 	err := demo.Run(ctx, demo.Options{
 		Dir: *dir, Persons: *persons, Listen: *listen, HTTP: *httpAddr, Scenario: *scenario,
 		Stdout: e.stdout, Stderr: e.stderr, Terminal: isTerminal(e.stderr), Logger: logger(e, *verbose),
@@ -68,6 +69,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := logger(e, true)
+	startProfiling(log)
 	svc, err := service.Open(ctx, cfg, log)
 	if err != nil {
 		return err

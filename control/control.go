@@ -40,6 +40,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't parse control URL: %w", err)
 	}
+	// Every statement reads and writes control state: the pool must not be
+	// the bottleneck of sessions (pgxpool's default is 4 connections).
+	if cfg.MaxConns < 32 {
+		cfg.MaxConns = 32
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't connect to control database: %w", err)

@@ -67,7 +67,7 @@ const (
 type Log struct {
 	origin, vkey string
 	log          *slog.Logger
-	add          tessera.AddFn
+	journal      *journal
 	shutdown     func(context.Context) error
 	stop         context.CancelFunc
 	stopped      <-chan struct{}
@@ -136,17 +136,31 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		}
 		aopts = aopts.WithWitnesses(group, nil)
 	}
-	appender, shutdown, _, err := tessera.NewAppender(bg, driver, aopts)
+	appender, shutdown, reader, err := tessera.NewAppender(bg, driver, aopts)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("couldn't open log appender: %w", err)
+	}
+	size, err := reader.IntegratedSize(ctx)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("couldn't read the log's size: %w", err)
+	}
+	if next, err := reader.NextIndex(ctx); err != nil || next != size {
+		stop()
+		return nil, fmt.Errorf("couldn't open log: %d entries sequenced but %d integrated (%v)", next, size, err)
+	}
+	j, err := openJournal(opts.Dir, size, appender.Add)
+	if err != nil {
+		stop()
+		return nil, err
 	}
 	lg.Info("transparency log open", "dir", opts.Dir, "origin", signer.Name())
 	return &Log{
 		origin:   signer.Name(),
 		vkey:     vkey,
 		log:      lg,
-		add:      appender.Add,
+		journal:  j,
 		shutdown: shutdown,
 		stop:     stop,
 		stopped:  bg.Done(),
@@ -188,7 +202,9 @@ var errClosed = errors.New("couldn't append to log: log is closed")
 // Contract: once Append returns nil, the entry is durable (it survives
 // kill -9 and power loss) and its index is final; on error nothing was
 // promised (the entry may or may not appear later). Concurrent Appends share
-// one write and fsync per batch (see Options.BatchMaxSize).
+// one journal write and fdatasync (see journal.go); Tessera integrates
+// them behind it, and a checkpoint covering them is published within
+// CheckpointInterval once integrated.
 func (l *Log) Append(ctx context.Context, data []byte) (uint64, error) {
 	if len(data) > MaxEntrySize {
 		return 0, fmt.Errorf("couldn't append to log: entry is %d bytes, more than %d", len(data), MaxEntrySize)
@@ -200,49 +216,10 @@ func (l *Log) Append(ctx context.Context, data []byte) (uint64, error) {
 	}
 	l.inflight.Add(1)
 	defer l.inflight.Done()
-	future := l.add(ctx, tessera.NewEntry(data))
 	l.mu.RUnlock()
-
-	// What resolving the future means, in Tessera v1.0.4's POSIX storage
-	// (storage/posix/files.go, sequenceBatch): the future resolves without
-	// error only after the whole batch was written: entry bundles, the
-	// tiles above them and .state/treeState, each as an O_SYNC temporary
-	// file renamed into place with its directory fsynced. So the entry is
-	// durable, its index final (the next batch starts after the stored tree
-	// size) and it is integrated into the tree. Not yet done is signing a
-	// checkpoint over it: the background publisher does that within
-	// CheckpointInterval, and after a crash the next Open publishes it from
-	// the durable tree state. Durability does not depend on the checkpoint,
-	// so Append doesn't wait for one (it would add up to a
-	// CheckpointInterval to every statement); custodes' promise "no row
-	// before its entry is durable" needs only this.
-	type result struct {
-		idx tessera.Index
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		idx, err := future()
-		done <- result{idx, err}
-	}()
-	var r result
-	select {
-	case r = <-done:
-	case <-ctx.Done():
-		return 0, fmt.Errorf("couldn't append to log: %w", ctx.Err())
-	case <-l.stopped:
-		return 0, errClosed
-	}
-	if r.err != nil {
-		l.log.Error("log append failed", "err", r.err)
-		return 0, fmt.Errorf("couldn't append to log: %w", r.err)
-	}
-	if r.idx.IsDup {
-		// Impossible without antispam; an earlier entry's index would be a
-		// false receipt, so refuse it.
-		return 0, errors.New("couldn't append to log: storage returned a duplicate's index")
-	}
-	return r.idx.Index, nil
+	// Durable once the journal's group fdatasync covers it; its index is
+	// the journal's, which the integrator makes Tessera's (see journal.go).
+	return l.journal.append(ctx, data)
 }
 
 // Close stops accepting entries, waits for the Appends in flight, waits for
@@ -259,8 +236,13 @@ func (l *Log) Close() error {
 	defer l.stop()
 
 	l.inflight.Wait()
+	jerr := l.journal.close()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	if jerr != nil {
+		l.shutdown(ctx)
+		return fmt.Errorf("couldn't integrate every journaled entry: %w", jerr)
+	}
 	if err := l.shutdown(ctx); err != nil {
 		return fmt.Errorf("couldn't publish the final checkpoint: %w", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 )
@@ -383,15 +382,26 @@ func TestVerifyLarge(t *testing.T) {
 	skey, vkey := testKey(t)
 	dir := t.TempDir()
 	l := openLog(t, dir, skey)
-	// Enqueue everything before waiting, so Tessera fills whole batches.
-	futures := make([]func() (tessera.Index, error), n)
-	for i := range futures {
-		futures[i] = l.add(t.Context(), tessera.NewEntry(entryData(i)))
+	// Many concurrent appenders, so the journal and Tessera fill whole
+	// batches.
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 64 {
+				if _, err := l.Append(t.Context(), entryData(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
 	}
-	for _, f := range futures {
-		if _, err := f(); err != nil {
-			t.Fatal(err)
-		}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 	// Close waits only for its own Appends' checkpoint; make one.
 	if _, err := l.Append(t.Context(), []byte("last")); err != nil {
