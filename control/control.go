@@ -202,11 +202,19 @@ func (db *DB) Suspension(ctx context.Context, tenant, unit string) (suspended bo
 	return true, reason, nil
 }
 
-// SaveDetail stores a sealed detail under its commitment. Storing the same
-// detail twice is harmless.
-func (db *DB) SaveDetail(ctx context.Context, commitment [32]byte, body []byte) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO custodes.details (commitment, body) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-		commitment[:], body)
+// SaveDetail stores a sealed detail under its commitment and, when tokens
+// are given, records that unit received rows about them — in one
+// statement, so one commit. Storing the same detail twice is harmless.
+func (db *DB) SaveDetail(ctx context.Context, commitment [32]byte, body []byte, tenant, unit string, tokens []string) error {
+	if tokens == nil {
+		tokens = []string{}
+	}
+	_, err := db.pool.Exec(ctx, `
+		WITH d AS (INSERT INTO custodes.details (commitment, body) VALUES ($1, $2) ON CONFLICT DO NOTHING)
+		INSERT INTO custodes.coverage (tenant, unit, token)
+		SELECT $3, $4, t FROM unnest($5::text[]) t
+		ON CONFLICT (tenant, unit, token) DO UPDATE SET last_seen = now()`,
+		commitment[:], body, tenant, unit, tokens)
 	if err != nil {
 		return fmt.Errorf("couldn't store sealed detail: %w", err)
 	}

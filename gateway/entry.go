@@ -35,9 +35,11 @@ type entryT = record.Entry
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-// appendEntry stores the sealed detail, then appends the entry, and returns
-// its index. The detail goes first so that every entry's detail exists.
-func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail) (uint64, error) {
+// appendEntry stores the sealed detail (and the coverage of tokens, in the
+// same transaction), then appends the entry, and returns its index. The
+// detail goes first so that every entry's detail exists; coverage goes
+// first so that a crash can only over-count what the unit received.
+func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail, tokens ...string) (uint64, error) {
 	if det != nil {
 		nonce := make([]byte, 16)
 		rand.Read(nonce)
@@ -53,7 +55,7 @@ func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail
 		if err != nil {
 			return 0, err
 		}
-		if err := srv.cfg.State.SaveDetail(ctx, e.Detail, sealed); err != nil {
+		if err := srv.cfg.State.SaveDetail(ctx, e.Detail, sealed, e.Tenant, e.Unit, tokens); err != nil {
 			return 0, err
 		}
 	}

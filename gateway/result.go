@@ -139,20 +139,13 @@ func ordinal(n int64) string {
 	return strconv.FormatInt(n, 10) + suffix
 }
 
-// recordAllowedCounted adds the result's subjects to coverage, then records
-// the entry. Coverage goes first: a crash between the two over-counts,
-// which errs on the side of the population.
+// recordAllowedCounted adds the result's subjects to coverage and records
+// the entry (see appendEntry for the order).
 func (s *session) recordAllowedCounted(ctx context.Context, o *op) (uint64, error) {
-	cfg := &s.srv.cfg
-	if len(o.tokens) > 0 {
-		if err := cfg.State.AddCoverage(ctx, cfg.Tenant, s.unit, o.tokens); err != nil {
-			return 0, err
-		}
-	}
 	e, det := s.statementEntry(o.v, "allow", nil)
 	e.Rows = uint64(o.rows)
 	s.countEntry(e, det, o)
-	return s.srv.appendEntry(ctx, e, det)
+	return s.srv.appendEntry(ctx, e, det, o.tokens...)
 }
 
 // recordDenialCounted records a denied result with what was counted.

@@ -55,7 +55,9 @@ type State interface {
 	AuthorityCommitment(id string) string
 	// SaveDetail stores the sealed detail of an entry before the entry is
 	// appended. It must be durable once it returns.
-	SaveDetail(ctx context.Context, commitment [32]byte, body []byte) error
+	// With tokens, it also records, in the same transaction, that unit
+	// received rows about them (see AddCoverage).
+	SaveDetail(ctx context.Context, commitment [32]byte, body []byte, tenant, unit string, tokens []string) error
 	// SubjectToken is the keyed pseudonymous token of a subject.
 	SubjectToken(tenant, subject string) string
 	// Coverage counts the distinct subjects unit and tenant have received
