@@ -37,7 +37,8 @@ type verdict struct {
 	denial    *denial // non-nil: denied
 	// req is the statement-phase request, reused for the result phase.
 	req         *policy.Request
-	personLevel bool // touches a registered dataset with a subject key
+	personLevel bool   // touches a registered dataset with a subject key
+	suspension  string // the reason, when the tenant or unit is suspended
 
 	local      localKind
 	localValue string // the authority id a SET names
@@ -130,11 +131,12 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 		}
 	}
 
-	suspended, _, err := cfg.State.Suspension(ctx, cfg.Tenant, s.unit)
+	suspended, reason, err := cfg.State.Suspension(ctx, cfg.Tenant, s.unit)
 	if err != nil {
 		return s.unjudgeable(v, "the control state is unavailable")
 	}
 	req.Suspended = suspended
+	v.suspension = reason
 	if authority != "" {
 		a, err := cfg.State.Authority(ctx, authority)
 		switch {
@@ -312,7 +314,7 @@ func (s *session) explain(v *verdict, req *policy.Request) *denial {
 		d.reason = strings.Join(slices.Compact(what), "; ")
 		d.hint = "custodes releases data only as rows of targeted reads in this session"
 	case "AUP-8":
-		d.reason = fmt.Sprintf("tenant %s or unit %s is suspended", req.Tenant, req.Unit)
+		d.reason = fmt.Sprintf("unit %s of tenant %s is suspended (%s)", req.Unit, req.Tenant, v.suspension)
 		d.hint = "the operator has suspended access; nothing is served until it is resumed"
 	case "AUP-9":
 		if len(req.Unjudged) > 0 {
