@@ -41,15 +41,3 @@ func (db *DB) Coverage(ctx context.Context, tenant, unit string, tokens []string
 	}
 	return c, nil
 }
-
-// AddCoverage records that unit received rows about tokens, now.
-func (db *DB) AddCoverage(ctx context.Context, tenant, unit string, tokens []string) error {
-	_, err := db.pool.Exec(ctx, `
-		INSERT INTO custodes.coverage (tenant, unit, token)
-		SELECT $1, $2, t FROM unnest($3::text[]) t
-		ON CONFLICT (tenant, unit, token) DO UPDATE SET last_seen = now()`, tenant, unit, tokens)
-	if err != nil {
-		return fmt.Errorf("couldn't record coverage: %w", err)
-	}
-	return nil
-}

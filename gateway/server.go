@@ -56,16 +56,13 @@ type State interface {
 	// SaveDetail stores the sealed detail of an entry before the entry is
 	// appended. It must be durable once it returns.
 	// With tokens, it also records, in the same transaction, that unit
-	// received rows about them (see AddCoverage).
+	// received rows about them: durable once it returns.
 	SaveDetail(ctx context.Context, commitment [32]byte, body []byte, tenant, unit string, tokens []string) error
 	// SubjectToken is the keyed pseudonymous token of a subject.
 	SubjectToken(tenant, subject string) string
 	// Coverage counts the distinct subjects unit and tenant have received
 	// within window, as they would be with tokens added.
 	Coverage(ctx context.Context, tenant, unit string, tokens []string, window time.Duration) (control.CoverageCounts, error)
-	// AddCoverage records that unit received rows about tokens, now. It must
-	// be durable once it returns.
-	AddCoverage(ctx context.Context, tenant, unit string, tokens []string) error
 }
 
 // Scope is the database-enforced scope of each backend session (row-level
@@ -129,6 +126,10 @@ type Config struct {
 	// StartupTimeout bounds the time from accept to an authenticated
 	// session. Default 10s.
 	StartupTimeout time.Duration
+	// MaxMessage bounds one client message (a query string, a Bind's
+	// parameters): parsing cost grows with length, and a targeted query is
+	// short. Default 1 MiB.
+	MaxMessage int
 }
 
 // Server accepts analysts' connections. It owns the registry of open
@@ -162,6 +163,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.StartupTimeout == 0 {
 		cfg.StartupTimeout = 10 * time.Second
+	}
+	if cfg.MaxMessage == 0 {
+		cfg.MaxMessage = 1 << 20
 	}
 	if cfg.CoverageWindow == 0 {
 		cfg.CoverageWindow = 30 * 24 * time.Hour

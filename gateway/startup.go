@@ -142,6 +142,7 @@ func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
 		}
 	}
 	conn.SetDeadline(time.Time{})
+	fe.SetMaxBodyLen(s.cfg.MaxMessage)
 	return sess, nil
 }
 
