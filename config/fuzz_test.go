@@ -1,0 +1,28 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParse: any bytes give a config or an error, never a panic, and a
+// config that parses marshals to one that parses again.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte(strings.Replace(good, "unit_cap: 200", "unit_cap: [", 1)))
+	f.Add([]byte("listen: [\n"))
+	f.Add([]byte("coverage:\n  window: forever\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse(b)
+		if err != nil {
+			return
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("a parsed config does not marshal: %v", err)
+		}
+		if _, err := Parse(out); err != nil {
+			t.Fatalf("a marshalled config does not parse: %v\n%s", err, out)
+		}
+	})
+}
