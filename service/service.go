@@ -161,13 +161,16 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.console = console.New(console.Config{
-		LogDir:   cfg.Path(cfg.Log.Dir),
-		Origin:   cfg.Log.Origin,
-		Token:    strings.TrimSpace(string(token)),
-		Metrics:  reg,
-		Health:   s.health,
-		Operator: s,
-		Logger:   log.With("component", "console"),
+		LogDir:      cfg.Path(cfg.Log.Dir),
+		Origin:      cfg.Log.Origin,
+		VerifierKey: s.tlog.VerifierKey(),
+		Caps:        console.Caps{Unit: cfg.Coverage.UnitCap, Tenant: cfg.Coverage.TenantCap, Window: cfg.Coverage.Window.Duration},
+		RuleTitles:  s.ruleTitles(),
+		Token:       strings.TrimSpace(string(token)),
+		Metrics:     reg,
+		Health:      s.health,
+		Operator:    s.consoleOperator(),
+		Logger:      log.With("component", "console"),
 	})
 	ok = true
 	return s, nil

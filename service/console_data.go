@@ -1,0 +1,390 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custodes/custodes/console"
+	"github.com/custodes/custodes/record"
+	"github.com/custodes/custodes/translog"
+)
+
+// What the operator's console reads: coverage from the control state (the
+// numbers AUP-6 enforces), and authorities' use and alerts from the log,
+// so that what the operator is told can be checked against the public
+// record.
+
+// Alert thresholds.
+const (
+	// coverageAlertPercent of a cap raises a coverage alert.
+	coverageAlertPercent = 80
+	// denialAlertCount denials by one analyst within denialAlertWindow
+	// raise an alert.
+	denialAlertCount  = 5
+	denialAlertWindow = time.Hour
+	// maxAlertEntries is how many of the log's own alert entries are shown.
+	maxAlertEntries = 50
+)
+
+// consoleData is the Service as the console sees it: the operator's
+// actions, and an index of the log kept up to date on demand.
+type consoleData struct {
+	*Service
+	idx *logIndex
+}
+
+// consoleOperator is what console.Config.Operator gets.
+func (s *Service) consoleOperator() console.Operator {
+	return &consoleData{Service: s, idx: newLogIndex(s.cfg.Path(s.cfg.Log.Dir), s.tlog.VerifierKey())}
+}
+
+// ruleTitles names the policy's rules for the public page.
+func (s *Service) ruleTitles() map[string]string {
+	m := map[string]string{}
+	for _, r := range s.policy.Rules() {
+		m[r.ID] = r.Title
+	}
+	return m
+}
+
+// Coverage lists the tenant and its units with the distinct subjects each
+// received rows about within the coverage window, as the gateway counts
+// them for AUP-6.
+func (d *consoleData) Coverage(ctx context.Context) ([]console.Coverage, error) {
+	cfg := d.cfg
+	window := cfg.Coverage.Window.Duration
+	tenant := console.Coverage{Tenant: cfg.Tenant.Name, Cap: cfg.Coverage.TenantCap, Window: window}
+	var units []console.Coverage
+	for _, u := range cfg.Tenant.Units {
+		n, err := d.control.Coverage(ctx, cfg.Tenant.Name, u.Name, nil, window)
+		if err != nil {
+			return nil, err
+		}
+		tenant.Subjects = n.Tenant
+		tenant.Analysts += len(u.Analysts)
+		units = append(units, console.Coverage{Tenant: cfg.Tenant.Name, Unit: u.Name, Analysts: len(u.Analysts),
+			Subjects: n.Unit, Cap: cfg.Coverage.UnitCap, Window: window})
+	}
+	return append([]console.Coverage{tenant}, units...), nil
+}
+
+// AuthorityUse counts, from the log, the statements under each of the
+// tenant's authorities.
+func (d *consoleData) AuthorityUse(ctx context.Context) (map[string]console.AuthorityUse, error) {
+	as, err := d.control.Authorities(ctx, d.cfg.Tenant.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.idx.refresh(ctx); err != nil {
+		return nil, err
+	}
+	d.idx.mu.Lock()
+	defer d.idx.mu.Unlock()
+	out := map[string]console.AuthorityUse{}
+	for _, a := range as {
+		if u := d.idx.authorities[d.control.AuthorityCommitment(a.ID)]; u != nil {
+			out[a.ID] = console.AuthorityUse{Allowed: u.allowed, Denied: u.denied, Rows: u.rows,
+				Subjects: uint64(len(u.subjects)), Last: u.last}
+		}
+	}
+	return out, nil
+}
+
+// Alerts derives the operator's alerts from the log: coverage at 80% of a
+// cap or more, five or more denials of one analyst within the hour,
+// suspensions in force, and the log's own alert entries (the storage
+// sampler's), newest first.
+func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
+	if err := d.idx.refresh(ctx); err != nil {
+		return nil, err
+	}
+	x := d.idx
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	now := time.Now()
+	cfg := d.cfg
+	type timed struct {
+		t time.Time
+		a console.Alert
+	}
+	var out []timed
+	add := func(t time.Time, kind, unit, detail string) {
+		out = append(out, timed{t, console.Alert{Time: t.UTC().Format(time.RFC3339), Kind: kind, Unit: unit, Detail: detail}})
+	}
+
+	window := cfg.Coverage.Window.Duration
+	check := func(unit string, cap int64, what string) {
+		n, last := x.coverage(unit, now.Add(-window))
+		if cap <= 0 || n*100 < cap*coverageAlertPercent {
+			return
+		}
+		add(last, "coverage", unit, fmt.Sprintf("%s received rows about %d distinct subjects in the last %s: %d%% of its cap of %d",
+			what, n, windowText(window), n*100/cap, cap))
+	}
+	check("", cfg.Coverage.TenantCap, "tenant "+cfg.Tenant.Name)
+	for _, u := range cfg.Tenant.Units {
+		check(u.Name, cfg.Coverage.UnitCap, "unit "+u.Name)
+	}
+
+	x.pruneDenials(now)
+	for analyst, ds := range x.denials {
+		if len(ds) < denialAlertCount {
+			continue
+		}
+		rules := map[string]int{}
+		for _, dn := range ds {
+			for _, r := range dn.rules {
+				rules[r]++
+			}
+		}
+		var parts []string
+		for r, n := range rules {
+			parts = append(parts, fmt.Sprintf("%s ×%d", r, n))
+		}
+		sort.Strings(parts)
+		last := ds[len(ds)-1]
+		add(last.t, "denials", last.unit, fmt.Sprintf("analyst %s was denied %d statements in the last hour (%s)",
+			analyst, len(ds), strings.Join(parts, ", ")))
+	}
+
+	for _, sp := range x.suspended {
+		what := "unit " + sp.unit
+		if sp.unit == "" {
+			what = "tenant " + cfg.Tenant.Name
+		}
+		detail := fmt.Sprintf("%s is suspended (entry %d)", what, sp.index)
+		if sp.reason != "" {
+			detail += ": " + sp.reason
+		}
+		add(sp.t, "suspension", sp.unit, detail)
+	}
+
+	for _, e := range x.alerts {
+		add(e.t, e.kind, e.unit, e.detail)
+	}
+
+	sort.SliceStable(out, func(i, j int) bool { return out[i].t.After(out[j].t) })
+	alerts := make([]console.Alert, len(out))
+	for i, t := range out {
+		alerts[i] = t.a
+	}
+	return alerts, nil
+}
+
+func windowText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// logIndex follows the log: it reads each entry once, in order, when asked
+// after the log grew. It reads the deployment's own log directory, under
+// the signed checkpoint; outsiders verify the same log with `custodes
+// verify`. Memory grows with the distinct subject tokens per unit and per
+// authority (about 50 bytes each), and with the last hour's denials.
+type logIndex struct {
+	dir  string
+	vkey string
+	seed maphash.Seed
+
+	mu          sync.Mutex
+	next        uint64                          // entries read
+	authorities map[string]*loggedUse           // by commitment
+	seen        map[string]map[uint64]time.Time // unit ("" the tenant) → token → last allowed read
+	lastSeen    map[string]time.Time
+	denials     map[string][]loggedDenial // analyst pseudonym → denials of the last hour, in log order
+	suspended   map[string]loggedSuspension
+	alerts      []loggedAlert // the last maxAlertEntries
+}
+
+type loggedUse struct {
+	allowed, denied, rows uint64
+	subjects              map[uint64]struct{}
+	last                  time.Time
+}
+
+type loggedDenial struct {
+	t     time.Time
+	unit  string
+	rules []string
+}
+
+type loggedSuspension struct {
+	t      time.Time
+	unit   string
+	reason string
+	index  uint64
+}
+
+type loggedAlert struct {
+	t                  time.Time
+	kind, unit, detail string
+}
+
+func newLogIndex(dir, vkey string) *logIndex {
+	return &logIndex{dir: dir, vkey: vkey, seed: maphash.MakeSeed(),
+		authorities: map[string]*loggedUse{}, seen: map[string]map[uint64]time.Time{}, lastSeen: map[string]time.Time{},
+		denials: map[string][]loggedDenial{}, suspended: map[string]loggedSuspension{}}
+}
+
+// refresh reads the entries appended since the last call.
+func (x *logIndex) refresh(ctx context.Context) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	v, err := note.NewVerifier(x.vkey)
+	if err != nil {
+		return fmt.Errorf("couldn't parse the log's verifier key: %w", err)
+	}
+	src, err := translog.OpenSource(x.dir)
+	if err != nil {
+		return err
+	}
+	cp, _, _, err := client.FetchCheckpoint(ctx, src.ReadCheckpoint, v, v.Name())
+	if err != nil {
+		return fmt.Errorf("couldn't read the log's checkpoint: %w", err)
+	}
+	cutoff := time.Now().Add(-denialAlertWindow)
+	for x.next < cp.Size {
+		b := x.next / layout.EntryBundleWidth
+		eb, err := client.GetEntryBundle(ctx, src.ReadEntryBundle, b, cp.Size)
+		if err != nil {
+			return fmt.Errorf("couldn't read log entries: %w", err)
+		}
+		for k := x.next % layout.EntryBundleWidth; k < uint64(len(eb.Entries)); k++ {
+			e, err := record.Parse(eb.Entries[k])
+			if err != nil {
+				return fmt.Errorf("entry %d of the log is not a valid custodes entry: %w", x.next, err)
+			}
+			x.add(x.next, e, cutoff)
+			x.next++
+		}
+		if uint64(len(eb.Entries)) < layout.EntryBundleWidth && x.next < cp.Size {
+			return fmt.Errorf("couldn't read log entries: bundle %d ends at entry %d, before the checkpoint's %d", b, x.next, cp.Size)
+		}
+	}
+	return nil
+}
+
+func (x *logIndex) token(t string) uint64 {
+	if len(t) == 16 {
+		if v, err := strconv.ParseUint(t, 16, 64); err == nil {
+			return v
+		}
+	}
+	return maphash.String(x.seed, t)
+}
+
+func (x *logIndex) add(i uint64, e *record.Entry, cutoff time.Time) {
+	switch e.Kind {
+	case record.KindStatement:
+		if e.Authority != "" {
+			u := x.authorities[e.Authority]
+			if u == nil {
+				u = &loggedUse{subjects: map[uint64]struct{}{}}
+				x.authorities[e.Authority] = u
+			}
+			if e.Time.After(u.last) {
+				u.last = e.Time
+			}
+			if e.Decision == "allow" {
+				u.allowed++
+				u.rows += e.Rows
+				for _, t := range e.SubjectTokens {
+					u.subjects[x.token(t)] = struct{}{}
+				}
+			} else {
+				u.denied++
+			}
+		}
+		if e.Decision == "allow" {
+			for _, t := range e.SubjectTokens {
+				k := x.token(t)
+				for _, scope := range []string{"", e.Unit} {
+					m := x.seen[scope]
+					if m == nil {
+						m = map[uint64]time.Time{}
+						x.seen[scope] = m
+					}
+					if e.Time.After(m[k]) {
+						m[k] = e.Time
+					}
+					if e.Time.After(x.lastSeen[scope]) {
+						x.lastSeen[scope] = e.Time
+					}
+					if e.Unit == "" {
+						break
+					}
+				}
+			}
+		} else if e.Analyst != "" && e.Time.After(cutoff) {
+			x.denials[e.Analyst] = append(x.denials[e.Analyst], loggedDenial{t: e.Time, unit: e.Unit, rules: e.Rules})
+		}
+	case record.KindSuspension:
+		x.suspended[e.Unit] = loggedSuspension{t: e.Time, unit: e.Unit, reason: entryAttr(e, "reason"), index: i}
+	case record.KindResumption:
+		delete(x.suspended, e.Unit)
+	case record.KindAlert:
+		kind := entryAttr(e, "kind")
+		if kind == "" {
+			kind = "alert"
+		}
+		detail := entryAttr(e, "detail")
+		if len(e.Rules) > 0 {
+			detail = strings.TrimSpace(detail + " (" + strings.Join(e.Rules, ", ") + ")")
+		}
+		x.alerts = append(x.alerts, loggedAlert{t: e.Time, kind: kind, unit: e.Unit, detail: detail})
+		if len(x.alerts) > maxAlertEntries {
+			x.alerts = slices.Delete(x.alerts, 0, len(x.alerts)-maxAlertEntries)
+		}
+	}
+}
+
+// coverage counts scope's tokens last seen after since, forgetting older
+// ones, and returns the time of the latest sighting.
+func (x *logIndex) coverage(scope string, since time.Time) (int64, time.Time) {
+	var n int64
+	for k, t := range x.seen[scope] {
+		if t.After(since) {
+			n++
+		} else {
+			delete(x.seen[scope], k)
+		}
+	}
+	return n, x.lastSeen[scope]
+}
+
+func (x *logIndex) pruneDenials(now time.Time) {
+	cutoff := now.Add(-denialAlertWindow)
+	for a, ds := range x.denials {
+		i := 0
+		for i < len(ds) && !ds[i].t.After(cutoff) {
+			i++
+		}
+		if i == len(ds) {
+			delete(x.denials, a)
+		} else {
+			x.denials[a] = ds[i:]
+		}
+	}
+}
+
+func entryAttr(e *record.Entry, key string) string {
+	for _, a := range e.Attrs {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
+}
