@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var modes = []string{"prepared", "simple"}
+
+// runStack brings the deployment up, runs the pgbench rounds (and
+// profiles, if asked) and measures the gateway's memory with open
+// sessions, then takes it all down again.
+func runStack(ctx context.Context, o *options, dir string, tl *tools, log *slog.Logger, t *table) error {
+	// A fresh deployment every run: its log's key is new each time.
+	dir = filepath.Join(dir, "run")
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cluster, err := startCluster(ctx, dir, o.persons, log)
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+	cfg, path, err := configure(ctx, cluster, dir, log)
+	if err != nil {
+		return err
+	}
+	bin := o.custodes
+	if bin == "" {
+		if bin, err = buildCustodes(ctx, dir); err != nil {
+			return err
+		}
+	}
+	say("bench: starting custodes serve")
+	d, err := startGateway(ctx, bin, path, dir)
+	if err != nil {
+		return err
+	}
+	defer d.stopGateway()
+	d.cluster, d.cfg = cluster, cfg
+
+	if !o.skip["pgbench"] {
+		b, err := startPgbouncer(ctx, tl.pgbouncer, cluster, dir, o.clients)
+		if err != nil {
+			return err
+		}
+		defer b.stop()
+		user, pw := superuser(cluster)
+		targets := []target{
+			{name: "direct", addr: net.JoinHostPort(cluster.Host(), fmt.Sprint(cluster.Port())), user: user, password: pw},
+			{name: "pgbouncer", addr: b.addr, user: user, password: pw},
+			{name: "custodes", addr: cfg.Listen, user: analyst, password: analyst, options: "-c custodes.authority=" + authorityID},
+		}
+		if err := rounds(ctx, o, tl, targets, dir, d, t); err != nil {
+			return err
+		}
+		if o.profile != "" {
+			if err := profile(ctx, o, tl, targets[2], dir, d, bin); err != nil {
+				return err
+			}
+		}
+	}
+	if !o.skip["rss"] {
+		if err := memory(ctx, o, d, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rounds runs pgbench against each target alternately: per round, both
+// modes, the targets in an order rotated by the round, so that none is
+// always first after an idle moment.
+func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir string, d *deployment, t *table) error {
+	type key struct{ target, mode string }
+	tps := map[key][]float64{}
+	lat := map[key][]int32{}
+	if o.warmup > 0 {
+		say("bench: warm-up, %v per target and mode", o.warmup)
+		for _, tg := range targets {
+			for _, mode := range modes {
+				if _, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.warmup, dir, "warmup"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for r := range o.rounds {
+		for _, mode := range modes {
+			for i := range targets {
+				tg := targets[(i+r)%len(targets)]
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r))
+				if err != nil {
+					return err
+				}
+				k := key{tg.name, mode}
+				tps[k] = append(tps[k], res.tps)
+				lat[k] = append(lat[k], res.latencies...)
+				say("  round %d  -M %-8s %-9s %8.0f tps  p99 %6.2f ms  (%d transactions)", r+1, mode, tg.name, res.tps, percentile(res.latencies, 0.99), len(res.latencies))
+			}
+		}
+	}
+	select {
+	case <-d.exited:
+		return fmt.Errorf("custodes serve exited during the load")
+	default:
+	}
+	for _, mode := range modes {
+		direct, bouncer, ours := tps[key{"direct", mode}], tps[key{"pgbouncer", mode}], tps[key{"custodes", mode}]
+		ratio := median(ours) / median(bouncer)
+		t.add(row{
+			figure:   fmt.Sprintf("pgbench select-by-key -M %s, %d clients, tps (median of %d × %v)", mode, o.clients, o.rounds, o.duration),
+			baseline: fmt.Sprintf("PgBouncer %s (direct %s)", count(median(bouncer)), count(median(direct))),
+			ours:     count(median(ours)),
+			ratio:    fmt.Sprintf("%.2f× PgBouncer", ratio),
+			required: "≥ 0.5×", goal: "≥ 1.0×",
+			metReq: ratio >= 0.5, metGoal: ratio >= 1.0,
+		})
+	}
+	for _, mode := range modes {
+		direct := percentile(lat[key{"direct", mode}], 0.99)
+		bouncer := percentile(lat[key{"pgbouncer", mode}], 0.99)
+		ours := percentile(lat[key{"custodes", mode}], 0.99)
+		added := ours - direct
+		t.add(row{
+			figure:   fmt.Sprintf("p99 latency added vs direct, -M %s, %d clients (all rounds' transactions)", mode, o.clients),
+			baseline: fmt.Sprintf("direct %.2f ms (PgBouncer %.2f ms, +%.2f)", direct, bouncer, bouncer-direct),
+			ours:     fmt.Sprintf("%.2f ms, %+.2f ms", ours, added),
+			ratio:    fmt.Sprintf("%.1f× direct", ours/direct),
+			required: "≤ +5 ms", goal: "≤ +2 ms",
+			metReq: added <= 5, metGoal: added <= 2,
+		})
+	}
+	return nil
+}
+
+// profile takes a CPU profile of the gateway under each mode's load
+// through its CUSTODES_PPROF listener, and the top of each with go tool
+// pprof.
+func profile(ctx context.Context, o *options, tl *tools, custodes target, dir string, d *deployment, bin string) error {
+	if err := os.MkdirAll(o.profile, 0o755); err != nil {
+		return err
+	}
+	secs := max(1, int(o.duration.Seconds())-2)
+	for _, mode := range modes {
+		file := filepath.Join(o.profile, "cpu-"+mode+".pprof")
+		say("bench: CPU profile of custodes under -M %s load, %d s, into %s", mode, secs, file)
+		var wg sync.WaitGroup
+		var perr error
+		wg.Go(func() {
+			time.Sleep(time.Second) // let the clients connect first
+			perr = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", d.pprof, secs), file)
+		})
+		// Where the sessions wait, mid-run: the CPU profile shows only
+		// what runs.
+		wg.Go(func() {
+			time.Sleep(o.duration / 2)
+			fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", d.pprof), filepath.Join(o.profile, "goroutines-"+mode+".txt"))
+		})
+		_, err := pgbench(ctx, tl.pgbench, custodes, mode, o.clients, o.threads, o.duration, dir, "profile")
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		if perr != nil {
+			return perr
+		}
+		if err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/allocs", d.pprof), filepath.Join(o.profile, "allocs-after-"+mode+".pprof")); err != nil {
+			return err
+		}
+		top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40", bin, file).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go tool pprof: %v\n%s", err, top)
+		}
+		os.WriteFile(strings.TrimSuffix(file, ".pprof")+"-top.txt", top, 0o644)
+		cum, _ := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=60", bin, file).CombinedOutput()
+		os.WriteFile(strings.TrimSuffix(file, ".pprof")+"-cum.txt", cum, 0o644)
+	}
+	// Keep the binary beside its profiles: pprof needs it for symbols.
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(o.profile, "custodes"), b, 0o755)
+}
+
+func fetch(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("couldn't fetch %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("couldn't fetch %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// memory opens o.sessions analyst sessions through the gateway, each with
+// the authority bound and one statement run, and reads the gateway
+// process's resident memory with them open.
+func memory(ctx context.Context, o *options, d *deployment, t *table) error {
+	pid := d.gateway.Process.Pid
+	after := ""
+	if !o.skip["pgbench"] {
+		after = ", after the load"
+	}
+	before, _, err := rss(pid)
+	if err != nil {
+		return err
+	}
+	say("bench: gateway RSS %.1f MB; opening %d sessions", mib(before), o.sessions)
+	cfg, err := pgx.ParseConfig(d.gatewayURL())
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["options"] = "-c custodes.authority=" + authorityID
+	var conns []*pgx.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close(context.Background())
+		}
+	}()
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for i := range o.sessions {
+		c, err := pgx.ConnectConfig(cctx, cfg)
+		if err != nil {
+			return fmt.Errorf("session %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		var name string
+		if err := c.QueryRow(cctx, "SELECT full_name FROM persons WHERE person_id = $1", 101+i%3).Scan(&name); err != nil {
+			return fmt.Errorf("session %d: %w", i, err)
+		}
+	}
+	time.Sleep(time.Second)
+	with, peak, err := rss(pid)
+	if err != nil {
+		return err
+	}
+	say("  with %d sessions: RSS %.1f MB (peak over the whole run %.1f MB)", o.sessions, mib(with), mib(peak))
+	t.add(row{
+		figure:   fmt.Sprintf("gateway RSS, %d open sessions (custodes serve%s)", o.sessions, after),
+		baseline: fmt.Sprintf("no sessions %.0f MB", mib(before)),
+		ours:     fmt.Sprintf("%.0f MB (peak under load %.0f MB)", mib(with), mib(peak)),
+		required: "≤ 200 MB", goal: "≤ 100 MB",
+		metReq: with <= 200<<20, metGoal: with <= 100<<20,
+	})
+	return nil
+}
+
+// rss reads a process's resident set size and its peak (VmRSS, VmHWM).
+func rss(pid int) (cur, peak uint64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("couldn't read the gateway's memory: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[2] != "kB" {
+			continue
+		}
+		n, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			cur = n << 10
+		case "VmHWM:":
+			peak = n << 10
+		}
+	}
+	if cur == 0 {
+		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return cur, peak, nil
+}
