@@ -100,6 +100,19 @@ type Statement struct {
 	// Unjudged lists what the analyser did not understand. A Statement
 	// with Unjudged reasons must be denied.
 	Unjudged []string
+
+	// Set by AnalyzeWith only; see "Scopes" in the package documentation.
+
+	// Uses are the occurrences of relations, in the order met.
+	Uses []RelationUse
+	// ResolvedColumns are the columns of cataloged relations used, by
+	// real name, once per relation, column and clause.
+	ResolvedColumns []ResolvedColumn
+	// Ambiguous lists what could not be resolved: a column that may
+	// belong to several FROM items or to one whose columns are not known,
+	// a name not found. Judge such a statement as if it used every column
+	// of every relation it names.
+	Ambiguous []string
 }
 
 // Relation is a relation name as PostgreSQL normalised it: unquoted names
@@ -152,6 +165,10 @@ type Prepare struct {
 // something to judge and record. A parse error is an error: the whole string
 // must be denied.
 func Analyze(sql string) ([]*Statement, error) {
+	return analyze(sql, nil, false)
+}
+
+func analyze(sql string, cat Catalog, scopes bool) ([]*Statement, error) {
 	// The parser takes a C string and would stop at a NUL byte, judging a
 	// prefix of what the caller holds.
 	if strings.IndexByte(sql, 0) >= 0 {
@@ -170,7 +187,11 @@ func Analyze(sql string) ([]*Statement, error) {
 	}
 	stmts := make([]*Statement, 0, len(tree.Stmts))
 	for _, raw := range tree.Stmts {
-		stmts = append(stmts, analyzeRaw(sql, raw))
+		st := analyzeRaw(sql, raw)
+		if scopes {
+			resolveScopes(st, raw.GetStmt(), cat)
+		}
+		stmts = append(stmts, st)
 	}
 	return stmts, nil
 }

@@ -28,15 +28,16 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-func BenchmarkAnalyzeComplex(b *testing.B) {
-	sql := `WITH recent AS (SELECT person_id, max(observed_at) AS last FROM location_pings
+const complexSQL = `WITH recent AS (SELECT person_id, max(observed_at) AS last FROM location_pings
 		WHERE observed_at > now() - interval '1 day' GROUP BY person_id)
 		SELECT p.full_name, a.city, r.last FROM persons p JOIN addresses a USING (address_id)
 		JOIN recent r ON r.person_id = p.person_id WHERE p.person_id IN (101, 102, 103)
 		ORDER BY r.last DESC LIMIT 10`
+
+func BenchmarkAnalyzeComplex(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Analyze(sql); err != nil {
+		if _, err := Analyze(complexSQL); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -51,5 +52,39 @@ func BenchmarkWalk(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		analyzeRaw(benchSQL, tree.Stmts[0])
+	}
+}
+
+func BenchmarkAnalyzeWith(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := AnalyzeWith(benchSQL, demoCatalog); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAnalyzeWithComplex(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := AnalyzeWith(complexSQL, demoCatalog); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScopes is the scope pass alone, on a tree parsed once.
+func BenchmarkScopes(b *testing.B) {
+	for _, bc := range []struct{ name, sql string }{{"simple", benchSQL}, {"complex", complexSQL}} {
+		b.Run(bc.name, func(b *testing.B) {
+			tree, err := pg_query.Parse(bc.sql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				resolveScopes(&Statement{}, tree.Stmts[0].Stmt, demoCatalog)
+			}
+		})
 	}
 }
