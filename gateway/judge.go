@@ -28,7 +28,8 @@ const authoritySetting = "custodes.authority"
 
 // verdict is the judgment of one statement.
 type verdict struct {
-	stmt      *analysis.Statement
+	stmt      *analysis.Statement // what is judged (a FETCH is judged as its cursor's query)
+	orig      *analysis.Statement // what was sent, when it differs
 	text      string // what runs, for the sealed detail
 	params    [][]byte
 	authority *control.Authority // bound when judged; nil if none
@@ -107,6 +108,11 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 		Class:    string(st.Class),
 		Unjudged: st.Unjudged,
 	}
+	if p := st.Prepared; p != nil && !p.Execute && p.Class != "" {
+		// PREPARE is judged as what it prepares (its facts are merged in);
+		// EXECUTE is judged again, as the prepared statement, when it runs.
+		req.Class = string(p.Class)
+	}
 	for _, r := range st.Relations {
 		name := resolve(r)
 		v.datasets = append(v.datasets, name)
@@ -120,6 +126,11 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 	req.ProtectedColumns, req.WholeRow = protectedUse(st, req.Datasets, cfg.Datasets)
 	for _, h := range st.Hazards {
 		req.Hazards = append(req.Hazards, h.Kind)
+		if h.Kind == analysis.HazardCatalogStatistics {
+			// pg_stats and friends show the commonest values of every
+			// column, protected ones included.
+			req.WholeRow = true
+		}
 	}
 	if set := st.Setting; set != nil && st.Class == analysis.ClassSet && !set.All {
 		name := strings.ToLower(set.Name)
@@ -326,6 +337,8 @@ func (s *session) explain(v *verdict, req *policy.Request) *denial {
 	case "AUP-5":
 		if len(req.ProtectedColumns) > 0 {
 			d.reason = fmt.Sprintf("protected attributes %s may not be selected, filtered, grouped, ordered or joined on", strings.Join(req.ProtectedColumns, ", "))
+		} else if slices.Contains(req.Hazards, analysis.HazardCatalogStatistics) {
+			d.reason = "catalog statistics show the commonest values of protected attributes"
 		} else {
 			d.reason = "a star or whole-row reference would reach protected attributes"
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -58,7 +59,14 @@ func (s *session) relay(ctx context.Context, untilReady bool) error {
 		}
 		head := s.pending[0]
 		switch m := msg.(type) {
-		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus, *pgproto3.NotificationResponse:
+		case *pgproto3.NoticeResponse:
+			// A notice's text can carry data (a cast's error quotes the
+			// value): during a person-level statement it is dropped.
+			if !s.suppress && !(head.v != nil && head.v.personLevel) {
+				s.send(m)
+			}
+			continue
+		case *pgproto3.ParameterStatus, *pgproto3.NotificationResponse:
 			// Asynchronous: relayed in order, carry no rows.
 			if !s.suppress {
 				s.send(m.(pgproto3.BackendMessage))
@@ -79,6 +87,9 @@ func (s *session) relay(ctx context.Context, untilReady bool) error {
 			if head.kind == opDescribeGuard {
 				head = s.pending[1] // the error is the Execute's: the portal is bad
 				s.pop()
+			}
+			if head.kind == opStatement && head.v != nil && head.v.personLevel {
+				m = scrub(m)
 			}
 			if head.kind == opStatement {
 				if err := s.complete(ctx, head, m); err != nil {
@@ -233,6 +244,16 @@ func (s *session) complete(ctx context.Context, o *op, end pgproto3.BackendMessa
 		s.suppress = true
 		return nil
 	}
+	if cc, ok := end.(*pgproto3.CommandComplete); ok && o.v != nil && o.v.personLevel && bytes.HasPrefix(cc.CommandTag, []byte("MOVE ")) {
+		// MOVE returns no rows but its tag counts them: a count of
+		// people, released without any row to guard.
+		d := &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-7"), reason: "MOVE over person-level data reports how many rows it skipped: a count without rows", hint: "FETCH the rows you need"}
+		s.out = s.out[:o.mark]
+		s.recordDenialCounted(ctx, o, d)
+		s.sendDenial(d, false)
+		s.suppress = true
+		return nil
+	}
 	if o.v != nil && o.v.personLevel {
 		if d := s.judgeResult(ctx, o, true); d != nil {
 			s.out = s.out[:o.mark]
@@ -250,6 +271,23 @@ func (s *session) complete(ctx context.Context, o *op, end pgproto3.BackendMessa
 		s.suppress = true
 		return nil
 	}
+	if _, failed := end.(*pgproto3.ErrorResponse); !failed && o.v != nil && o.v.orig != nil {
+		s.remember(o.v.orig)
+	}
 	s.send(end)
 	return s.flush()
+}
+
+// scrub reduces a backend error of a person-level statement to its code:
+// error text quotes values ("invalid input syntax for type integer: <every
+// name, joined>"), so it is a channel for exactly the data the guard
+// withholds. The SQLSTATE and the class of failure are enough to debug a
+// targeted query; the full text is in no public place.
+func scrub(m *pgproto3.ErrorResponse) *pgproto3.ErrorResponse {
+	return &pgproto3.ErrorResponse{
+		Severity:            m.Severity,
+		SeverityUnlocalized: m.SeverityUnlocalized,
+		Code:                m.Code,
+		Message:             fmt.Sprintf("custodes: the statement failed in the database (SQLSTATE %s); the database's message is withheld because it can quote person-level data", m.Code),
+	}
 }

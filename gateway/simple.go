@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -95,9 +97,7 @@ func (s *session) judgeSimple(ctx context.Context, st *analysis.Statement, autho
 		return v
 	}
 	v := s.judge(ctx, eff, authority)
-	if v.denial == nil {
-		s.remember(st)
-	}
+	v.orig = st
 	return v
 }
 
@@ -123,9 +123,10 @@ func (s *session) effective(st *analysis.Statement) (*analysis.Statement, bool) 
 	return &cp, true
 }
 
-// remember keeps what an allowed statement defines, for judging its later
-// uses. Definitions that then fail on the backend leave stale facts, which
-// are harmless: using the name fails on the backend too.
+// remember keeps what a statement that completed on the backend defines
+// (a prepared statement, a cursor), for judging its later uses. Only after
+// the backend accepted it: a refused redefinition must not change what a
+// name is judged as.
 func (s *session) remember(st *analysis.Statement) {
 	switch {
 	case st.Prepared != nil && !st.Prepared.Execute:
@@ -161,6 +162,10 @@ func (s *session) runLocal(ctx context.Context, v *verdict) bool {
 		s.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
 		return true
 	case localResetAuthority:
+		if d := s.switchable(ctx, v); d != nil {
+			s.sendDenial(d, false)
+			return false
+		}
 		if err := s.srv.cfg.Scope.ClearScope(ctx, s.backendPID); err != nil {
 			s.srv.log.Error("couldn't clear scope", "err", err)
 			s.sendError("XX000", "custodes: the authority could not be reset; reconnect")
@@ -173,6 +178,10 @@ func (s *session) runLocal(ctx context.Context, v *verdict) bool {
 		// Checked again now: it may have been revoked since it was judged.
 		if d := s.checkAuthority(ctx, v.localValue); d != nil {
 			s.recordDenial(ctx, v, d)
+			s.sendDenial(d, false)
+			return false
+		}
+		if d := s.switchable(ctx, v); d != nil {
 			s.sendDenial(d, false)
 			return false
 		}
@@ -190,6 +199,52 @@ func (s *session) runLocal(ctx context.Context, v *verdict) bool {
 		return true
 	}
 	return false
+}
+
+// switchable checks the session may change authority now, and closes the
+// backend's cursors first. Rows chosen under one authority must never be
+// released under another: a transaction's snapshot or an open cursor
+// (WITH HOLD cursors outlive their transaction) would carry them across.
+func (s *session) switchable(ctx context.Context, v *verdict) *denial {
+	if s.txStatus != 'I' {
+		d := &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-1"),
+			reason: "the authority cannot change inside a transaction block",
+			hint:   "COMMIT or ROLLBACK first, then SET custodes.authority"}
+		s.recordDenial(ctx, v, d)
+		return d
+	}
+	if err := s.backendExec(ctx, "CLOSE ALL"); err != nil {
+		s.srv.log.Error("couldn't close cursors before an authority change", "err", err)
+		return &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-9"), reason: "the session's cursors could not be closed before the authority changed", hint: "reconnect"}
+	}
+	clear(s.cursors)
+	return nil
+}
+
+// backendExec runs a statement of the gateway's own on the backend, with
+// nothing pending, and swallows its results.
+func (s *session) backendExec(ctx context.Context, sql string) error {
+	if len(s.pending) > 0 {
+		return errors.New("gateway: backendExec with responses pending")
+	}
+	s.be.Send(&pgproto3.Query{String: sql})
+	if err := s.be.Flush(); err != nil {
+		return err
+	}
+	var failed error
+	for {
+		msg, err := s.be.Receive()
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			failed = fmt.Errorf("%s: %s", m.Code, m.Message)
+		case *pgproto3.ReadyForQuery:
+			s.txStatus = m.TxStatus
+			return failed
+		}
+	}
 }
 
 // bindScope writes the database-enforced scope of authority id for this
