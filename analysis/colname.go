@@ -75,13 +75,8 @@ func (s *scoper) figure(n *pg_query.Node) (string, int, bool) {
 			return "array", 2, true
 		case pg_query.SubLinkType_EXPR_SUBLINK:
 			// The subquery's single output column's name.
-			for _, sl := range s.sublinks {
-				if sl.n == x.SubLink {
-					if len(sl.lvl.outs) > 0 {
-						return sl.lvl.outs[0].name, 2, sl.lvl.outsKnown
-					}
-					return "", 0, false
-				}
+			if l := s.sublinks[x.SubLink]; l != nil && len(l.outs) > 0 {
+				return l.outs[0].name, 2, l.outsKnown
 			}
 			return "", 0, false
 		}

@@ -13,7 +13,7 @@
 //
 // # Use
 //
-//	stmts, err := analysis.Analyze(query)
+//	stmts, err := analysis.Analyze(query) // or AnalyzeWith(query, catalog)
 //	if err != nil { deny everything }
 //	for _, st := range stmts { judge st.Class, st.Relations, st.Hazards, ... }
 //
@@ -136,6 +136,99 @@
 //   - listen_notify: LISTEN, NOTIFY, pg_notify: a channel between sessions.
 //   - lock: LOCK, SELECT ... FOR UPDATE/SHARE, advisory locks.
 //   - maintenance: VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT.
+//
+// # Scopes
+//
+// AnalyzeWith(sql, catalog) adds what needs the columns of relations, for
+// the rules that are about particular columns of particular occurrences
+// (AUP-4, AUP-5). The Catalog gives the columns of the relations it knows;
+// every other fact is Analyze's.
+//
+//   - Statement.Uses: one [RelationUse] per occurrence of a relation in a
+//     FROM or JOIN at any level (subqueries, WITH queries, LATERAL, set
+//     operations, IN and EXISTS subqueries, the bodies of DECLARE, PREPARE,
+//     EXPLAIN, COPY (query), CREATE TABLE AS and views), plus the target of
+//     a write and the table of COPY. Each has its Restricted and Predicated
+//     columns, by real name.
+//   - Statement.ResolvedColumns: every column of a cataloged relation the
+//     statement uses, by real name, with its clause. A star, p.*, a whole
+//     row (row_to_json(p), SELECT p, p.to_json) and COPY of a table list
+//     every column; a column alias list is seen through (in FROM persons AS
+//     p(a, b, c, d, e, f, r), r is religion); so are the output columns of
+//     WITH queries and subqueries in FROM, to the columns they come from
+//     (for a computed output, to every column it is computed from).
+//   - Statement.Ambiguous: the reasons something could not be resolved.
+//
+// Column references are resolved as PostgreSQL does: a qualified name by
+// the FROM item of that name, innermost level first; a bare name by the one
+// FROM item of the innermost level that has such a column, else a whole row
+// of a FROM item so named; ORDER BY and DISTINCT ON take a bare name or a
+// position as an output column first, GROUP BY as an input column first;
+// JOIN USING and NATURAL merge their columns. Output names of subqueries
+// follow PostgreSQL's rules for unnamed select-list entries. Deny by
+// default: a name that two FROM items could hold, that a FROM item of
+// unknown columns (a relation the catalog does not know, a function without
+// a column definition list) nearer the reference could hold, or that
+// nothing holds, is Ambiguous, never guessed. (A FROM item of unknown
+// columns beside one that has the name cannot hold it too, or PostgreSQL
+// would refuse the statement.) Where an item of unknown columns is the only
+// place a name can be, the name is its: a relation the catalog does not
+// know gets a column of that name, and "*" stands for its columns where the
+// name cannot be known.
+//
+// # Restrictions
+//
+// A column of an occurrence is Restricted when the statement only returns
+// rows of that occurrence whose column holds one of a bounded set of values;
+// the map gives an upper bound on their number (-1: bounded, but the bound
+// is a parameter array's length). The rules, conservative throughout:
+//
+//   - Only top-level AND conjuncts count: of WHERE, of HAVING (a plain
+//     column there is grouped, so the conjunct filters rows), and of the ON
+//     of the join above the occurrence. A conjunct under OR, NOT or CASE
+//     does not, so person_id = 101 OR lat > 40 restricts nothing.
+//   - The forms: col = v, v = col, col IN (v, ...), col = ANY(array) with an
+//     array literal ('{1,2}'), ARRAY[...] of values, or a parameter ($1,
+//     count -1), (a, b) = (v, w), and col IN (SELECT c ...) or col = ANY
+//     (SELECT c ...) when c is itself restricted there. A value v is a
+//     non-null constant, a parameter, either with a cast, or a scalar
+//     subquery that is not correlated (it yields at most one value). Values
+//     are counted once each (an upper bound: 101 and '101' count twice).
+//     The column side must be a plain column: a cast or function on it
+//     (person_id::text = '101') is not a restriction. BETWEEN, ranges, =
+//     ALL, NOT IN, IS NOT DISTINCT FROM and = NULL are not. Only the
+//     built-in = (written = or OPERATOR(pg_catalog.=)) counts.
+//   - Equalities between columns (col = col, JOIN USING, NATURAL JOIN)
+//     carry restrictions across occurrences, also to an occurrence in a
+//     subquery correlated to a restricted outer one (EXISTS (... WHERE
+//     l.person_id = p.person_id) with p.person_id = 7).
+//   - Outer joins: the ON of a LEFT JOIN restricts only its right side (all
+//     left rows are kept), of a RIGHT JOIN only its left side, of a FULL
+//     JOIN neither. WHERE restricts every occurrence of its level.
+//   - A restriction of a column of a subquery in FROM or of a WITH query
+//     applies inside it when that column is a plain column there and the
+//     subquery does not look at other rows: no LIMIT or OFFSET, window
+//     function, DISTINCT ON, recursion, or write (grouping is fine: a plain
+//     column of a grouped query is constant within its group). A WITH query
+//     read more than once is restricted only if every reference restricts
+//     it, to the sum. A set operation passes it to each branch.
+//   - The other way, a subquery's, WITH query's or VALUES list's output
+//     column is restricted when it is a plain restricted column, a constant,
+//     or VALUES of constants only; a set operation's when every branch's is.
+//
+// Predicated lists the columns of an occurrence whose values decide which
+// rows, groups or order are returned: used in WHERE, JOIN ON, USING,
+// NATURAL, HAVING, FILTER, GROUP BY, DISTINCT ON, ORDER BY (a nearest-5
+// ORDER BY distance LIMIT 5 is a place predicate), window clauses and
+// function arguments in FROM, or anywhere inside a subquery that stands in
+// such a place, also through the output columns of subqueries and WITH
+// queries (WITH x AS (SELECT lat AS a ...) SELECT ... FROM x WHERE a > 40
+// predicates lat).
+//
+// Restrictions are about the rows returned, not the rows PostgreSQL reads
+// on the way or the order it evaluates conditions in: a condition that
+// fails with an error on some rows can still tell something about rows not
+// returned. Row-level security is the layer that keeps rows out of reach.
 //
 // # Depth and cost
 //

@@ -21,8 +21,9 @@ import (
 // of an outer level, solved before).
 
 type fact struct {
-	a, b   tgt // b.it == nil: a is one of n values
-	n      int
+	a, b   tgt    // b.it == nil: a is one of n values
+	n      int    //
+	in     *level // a IN (SELECT ...): n is what the subquery's column is restricted to
 	lo, hi int
 }
 
@@ -44,6 +45,20 @@ func (s *scoper) facts(lvl *level, n *pg_query.Node, fr *frame, lo, hi int) {
 			for _, a := range x.BoolExpr.Args {
 				s.facts(lvl, a, fr, lo, hi)
 			}
+		}
+	case *pg_query.Node_SubLink:
+		// col IN (SELECT ...), col = ANY (SELECT ...): bounded when the
+		// subquery's column is.
+		sl := x.SubLink
+		if sl.SubLinkType != pg_query.SubLinkType_ANY_SUBLINK || len(sl.OperName) > 0 && !isEquals(sl.OperName) {
+			return
+		}
+		t, ok := s.plainTarget(sl.Testexpr, fr)
+		if !ok {
+			return
+		}
+		if in := s.sublinks[sl]; in != nil {
+			s.addFact(lvl, fact{a: t, in: in, lo: lo, hi: hi})
 		}
 	case *pg_query.Node_AExpr:
 		e := x.AExpr
@@ -124,10 +139,8 @@ func (s *scoper) isValue(n *pg_query.Node) bool {
 		if x.SubLink.SubLinkType != pg_query.SubLinkType_EXPR_SUBLINK {
 			return false
 		}
-		for _, sl := range s.sublinks {
-			if sl.n == x.SubLink {
-				return !sl.lvl.escapes
-			}
+		if l := s.sublinks[x.SubLink]; l != nil {
+			return !l.escapes
 		}
 	}
 	return false
@@ -355,6 +368,78 @@ func (it *item) tighten(i, v int) bool {
 	return true
 }
 
+// lift settles each level with its own facts, inner levels first, and
+// gives an outer level the restrictions of its subqueries' output columns:
+// FROM (SELECT person_id ... WHERE person_id = 1) x restricts x.person_id.
+// Outer levels are not solved yet, so only a level's own constants count;
+// solve then goes top-down.
+func (s *scoper) lift(lvl *level) {
+	if s.over {
+		return
+	}
+	for _, c := range lvl.ctes {
+		s.lift(c)
+	}
+	for _, c := range lvl.children {
+		s.lift(c)
+	}
+	for _, it := range lvl.leaves {
+		if it.kind != itemDerived || it.sub == nil {
+			continue
+		}
+		for k := 0; k < len(it.cols) && k < len(it.sub.outs); k++ {
+			if v := s.outRestr(it.sub, k); v != 0 {
+				s.addFact(lvl, fact{a: tgt{it, k}, n: v, lo: it.lo, hi: it.hi})
+			}
+		}
+	}
+	s.fixpoint(lvl)
+}
+
+// outRestr is what the rows of lvl restrict output column k to; a set
+// operation's column is restricted when every branch's is.
+func (s *scoper) outRestr(lvl *level, k int) int {
+	if lvl.setop {
+		total := 0
+		for _, b := range lvl.branches {
+			v := s.outRestr(b, k)
+			if v == 0 {
+				return 0
+			}
+			total = sumRestr(total, v)
+		}
+		return total
+	}
+	if k >= len(lvl.outs) {
+		return 0
+	}
+	o := lvl.outs[k]
+	if o.values != 0 {
+		return o.values
+	}
+	if o.inner.it != nil {
+		return o.inner.it.restrAt(o.inner.col)
+	}
+	return 0
+}
+
+func (s *scoper) fixpoint(lvl *level) {
+	if len(lvl.facts) == 0 {
+		return
+	}
+	for pass := 0; pass <= len(lvl.leaves); pass++ {
+		changed := false
+		for i, it := range lvl.leaves {
+			if s.solveLeaf(lvl, i, it) {
+				changed = true
+			}
+		}
+		if !changed || s.over {
+			return
+		}
+	}
+}
+
 // solve settles the restrictions of lvl, hands those of its subqueries'
 // output columns down, and goes on to the levels inside, outer before
 // inner, WITH queries after everything that reads them.
@@ -362,19 +447,7 @@ func (s *scoper) solve(lvl *level) {
 	if s.over {
 		return
 	}
-	if len(lvl.facts) > 0 {
-		for pass := 0; pass <= len(lvl.leaves); pass++ {
-			changed := false
-			for i, it := range lvl.leaves {
-				if s.solveLeaf(lvl, i, it) {
-					changed = true
-				}
-			}
-			if !changed || s.over {
-				break
-			}
-		}
-	}
+	s.fixpoint(lvl)
 	for _, it := range lvl.leaves {
 		for k, v := range it.restr {
 			if v == 0 {
@@ -499,6 +572,10 @@ func (s *scoper) solveLeaf(lvl *level, i int, leaf *item) bool {
 			continue
 		}
 		a := idx(f.a)
+		if f.in != nil {
+			members[a].val = combine(members[a].val, s.outRestr(f.in, 0))
+			continue
+		}
 		if f.b.it == nil {
 			members[a].val = combine(members[a].val, f.n)
 			continue

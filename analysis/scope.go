@@ -63,6 +63,7 @@ func resolveScopes(st *Statement, stmt *pg_query.Node, cat Catalog) {
 	s.root = &level{}
 	s.stmt(stmt, nil, s.root, false)
 	if !s.over {
+		s.lift(s.root)
 		s.solve(s.root)
 	}
 	for i := range s.uses {
@@ -91,7 +92,7 @@ type scoper struct {
 	free     []*collector // collectors to reuse
 	parts    []string     // refParts' buffer
 	members  []member     // solveLeaf's buffer
-	sublinks []sublinkLevel
+	sublinks map[*pg_query.SubLink]*level
 	ctes     *cteScope2
 
 	work int  // units of work done, against workBudget
@@ -139,6 +140,7 @@ type output struct {
 	name    string
 	lineage []src
 	inner   tgt // set when the output is a plain column of one of the level's own leaves
+	values  int // VALUES whose rows all hold constants here: how many distinct
 }
 
 // src is one real column of one relation use.
@@ -215,11 +217,6 @@ type frame struct {
 type collector struct {
 	srcs []src
 	set  dedup[src]
-}
-
-type sublinkLevel struct {
-	n   *pg_query.SubLink
-	lvl *level
 }
 
 // cteInfo follows the references to one WITH query, for pushing
@@ -324,6 +321,14 @@ func (s *scoper) emit(srcs []src, c sctx) {
 
 // pushCollector starts collecting lineage; the collector's srcs stay the
 // caller's, the collector itself is reused after popCollector.
+// predicated marks columns as deciding which rows are returned.
+func (s *scoper) predicated(srcs []src) {
+	for _, x := range srcs {
+		u := &s.uses[x.use]
+		u.predSet.add(&u.pred, x.col)
+	}
+}
+
 func (s *scoper) pushCollector() *collector {
 	var c *collector
 	if n := len(s.free); n > 0 {

@@ -44,6 +44,20 @@ func TestScopeCases(t *testing.T) {
 	}
 }
 
+func TestScopeInvariants(t *testing.T) {
+	for _, sql := range allSQL() {
+		stmts, err := AnalyzeWith(sql, demoCatalog)
+		if err != nil {
+			continue
+		}
+		for _, st := range stmts {
+			if msg := checkScopes(st, demoCatalog); msg != "" {
+				t.Errorf("%q: %s", sql, msg)
+			}
+		}
+	}
+}
+
 // AnalyzeWith adds facts and changes none: with them removed, it is
 // Analyze.
 func TestAnalyzeWithKeepsAnalyze(t *testing.T) {
@@ -123,6 +137,55 @@ func TestHandReadTypesComplete(t *testing.T) {
 		want = slices.Sorted(slices.Values(want))
 		if !slices.Equal(got, want) {
 			t.Errorf("%s has message fields %q; the scope pass reads %q", name, got, want)
+		}
+	}
+}
+
+// Each statement of a string has its own scopes.
+func TestScopesPerStatement(t *testing.T) {
+	stmts, err := AnalyzeWith("SELECT lat FROM location_pings; SELECT religion FROM persons WHERE person_id = 2", demoCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) != 2 || len(stmts[1].Uses) != 1 || useString(stmts[1].Uses[0]) != "persons r(person_id=1) p(person_id)" {
+		t.Fatalf("second statement's uses: %+v", stmts[1].Uses)
+	}
+	if !slices.Contains(resolvedStrings(stmts[1]), "persons.religion@select") || slices.Contains(resolvedStrings(stmts[0]), "persons.religion@select") {
+		t.Errorf("resolved columns not kept per statement: %q / %q", resolvedStrings(stmts[0]), resolvedStrings(stmts[1]))
+	}
+}
+
+// Without a catalog no relation is known: uses and restrictions are still
+// found, by the names written, and nothing is resolved to a real column.
+func TestNilCatalog(t *testing.T) {
+	for _, tc := range []struct {
+		sql       string
+		uses      []string
+		ambiguous bool
+	}{
+		{"SELECT lat FROM location_pings WHERE person_id = 1", []string{"location_pings r(person_id=1) p(person_id)"}, false},
+		{"SELECT l.lat FROM location_pings l JOIN persons p ON p.person_id = l.person_id WHERE p.person_id IN (1, 2)",
+			[]string{"l=location_pings r(person_id=2) p(person_id)", "p=persons r(person_id=2) p(person_id)"}, false},
+		{"SELECT lat FROM location_pings l JOIN persons p ON p.person_id = l.person_id", []string{"l=location_pings p(person_id)", "p=persons p(person_id)"}, true},
+		{"SELECT r FROM persons AS p(a, r) WHERE a = 1", []string{"p=persons p(*)"}, false},
+		{"SELECT * FROM persons WHERE person_id = 1", []string{"persons r(person_id=1) p(person_id)"}, false},
+	} {
+		stmts, err := AnalyzeWith(tc.sql, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uses []string
+		for _, u := range stmts[0].Uses {
+			uses = append(uses, useString(u))
+		}
+		if !slices.Equal(uses, tc.uses) {
+			t.Errorf("%s\n  uses = %q\n  want   %q", tc.sql, uses, tc.uses)
+		}
+		if len(stmts[0].ResolvedColumns) > 0 {
+			t.Errorf("%s: resolved %v without a catalog", tc.sql, stmts[0].ResolvedColumns)
+		}
+		if (len(stmts[0].Ambiguous) > 0) != tc.ambiguous {
+			t.Errorf("%s: Ambiguous = %q", tc.sql, stmts[0].Ambiguous)
 		}
 	}
 }

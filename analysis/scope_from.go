@@ -38,7 +38,7 @@ func (s *scoper) fromItem(lvl *level, n *pg_query.Node, up *frame, avail *[]*ite
 			s.scanNode(rs.Subquery, sctx{fr: bodyUp, clause: ClauseFrom, pred: lvl.pred, lvl: sub})
 			sub.outsKnown = false
 		}
-		return s.derivedItem(lvl, sub, nil, rs.Alias)
+		return s.derivedItem(lvl, sub, rs.Alias)
 	case *pg_query.Node_RangeFunction:
 		return s.funcItem(lvl, x.RangeFunction, lateral(lvl, *avail, up))
 	case *pg_query.Node_RangeTableSample:
@@ -149,7 +149,7 @@ func (s *scoper) cteItem(lvl *level, cl *level, alias *pg_query.Alias) *item {
 }
 
 // derivedItem is a subquery in FROM.
-func (s *scoper) derivedItem(lvl *level, sub *level, _ *cteInfo, alias *pg_query.Alias) *item {
+func (s *scoper) derivedItem(lvl *level, sub *level, alias *pg_query.Alias) *item {
 	it := &item{kind: itemDerived, sub: sub, known: sub.outsKnown}
 	s.leaf(lvl, it)
 	for i, o := range sub.outs {

@@ -118,6 +118,13 @@ func (s *scoper) setOp(lvl *level, sel *pg_query.SelectStmt, up *frame) {
 	}
 	lvl.branches = []*level{l, r}
 	lvl.unknown = unionSrcs(l.unknown, r.unknown)
+	if sel.Op == pg_query.SetOperation_SETOP_INTERSECT || sel.Op == pg_query.SetOperation_SETOP_EXCEPT {
+		// Rows are kept or dropped by comparing every output column.
+		for _, o := range lvl.outs {
+			s.predicated(o.lineage)
+		}
+		s.predicated(lvl.unknown)
+	}
 
 	oi := &item{kind: itemOutputs, lvl: lvl, known: lvl.outsKnown}
 	for _, o := range lvl.outs {
@@ -204,6 +211,9 @@ func (s *scoper) targets(lvl *level, list []*pg_query.Node, c sctx) {
 			name, certain = s.colName(rt.Val)
 		}
 		out := output{name: name, lineage: col.srcs}
+		if rt.Val.GetSubLink() == nil && s.isValue(rt.Val) {
+			out.values = 1 // SELECT 2: always that one value
+		}
 		if cr := rt.Val.GetColumnRef(); cr != nil {
 			if t, ok := s.plainTarget(rt.Val, c.fr); ok && t.it.lvl == lvl {
 				out.inner = t
@@ -216,9 +226,13 @@ func (s *scoper) targets(lvl *level, list []*pg_query.Node, c sctx) {
 	}
 }
 
-// values reads VALUES rows: output k is column k+1 of every row.
+// values reads VALUES rows: output k is column k+1 of every row. A column
+// of constants only is restricted to them.
 func (s *scoper) values(lvl *level, rows []*pg_query.Node, c sctx) {
 	var cols []*collector
+	var consts [][]valueKey
+	var sets []dedup[valueKey]
+	allConst := []bool{}
 	for _, row := range rows {
 		l := row.GetList()
 		if l == nil {
@@ -226,9 +240,21 @@ func (s *scoper) values(lvl *level, rows []*pg_query.Node, c sctx) {
 			s.scanNode(row, c)
 			continue
 		}
+		if len(cols) > 0 && len(l.Items) != len(cols) {
+			s.ambiguous("VALUES rows of different lengths")
+		}
 		for j, e := range l.Items {
 			if j == len(cols) {
 				cols = append(cols, &collector{})
+				consts, sets = append(consts, nil), append(sets, dedup[valueKey]{})
+				allConst = append(allConst, true)
+			}
+			if allConst[j] {
+				if k, ok := s.valueKey(e, 0); ok && s.isValue(e) && e.GetSubLink() == nil {
+					sets[j].add(&consts[j], k)
+				} else {
+					allConst[j] = false
+				}
 			}
 			s.colls = append(s.colls, cols[j])
 			s.scanNode(e, c)
@@ -236,7 +262,11 @@ func (s *scoper) values(lvl *level, rows []*pg_query.Node, c sctx) {
 		}
 	}
 	for j, col := range cols {
-		lvl.outs = append(lvl.outs, output{name: "column" + itoa(int32(j+1)), lineage: col.srcs})
+		o := output{name: "column" + itoa(int32(j+1)), lineage: col.srcs}
+		if allConst[j] && len(consts[j]) > 0 {
+			o.values = len(consts[j])
+		}
+		lvl.outs = append(lvl.outs, o)
 	}
 }
 

@@ -71,6 +71,8 @@ func (s *scoper) scanNode(n *pg_query.Node, c sctx) {
 // fastNodes are the types scanNode reads by hand, with the message fields
 // each has; TestFastNodesComplete fails when pg_query changes them.
 var fastNodes = map[string][]string{
+	"CaseExpr": {"xpr", "arg", "args", "defresult"},
+	"CaseWhen": {"xpr", "expr", "result"},
 	"A_Expr":   {"name", "lexpr", "rexpr"},
 	"BoolExpr": {"xpr", "args"},
 	"TypeCast": {"arg", "type_name"},
@@ -105,6 +107,24 @@ func (s *scoper) scanMsg(m protoreflect.Message, c sctx) {
 		}
 	case *pg_query.SubLink:
 		s.sublink(x, c)
+		return
+	case *pg_query.CaseExpr:
+		// A CASE condition picks what a row shows: a place or time
+		// condition there is one, whatever clause it is in.
+		cond := c
+		cond.pred = true
+		s.scanNode(x.Xpr, c)
+		s.scanNode(x.Arg, cond)
+		for _, w := range x.Args {
+			if cw := w.GetCaseWhen(); cw != nil {
+				s.scanNode(cw.Xpr, c)
+				s.scanNode(cw.Expr, cond)
+				s.scanNode(cw.Result, c)
+			} else {
+				s.scanNode(w, cond)
+			}
+		}
+		s.scanNode(x.Defresult, c)
 		return
 	case *pg_query.SelectStmt:
 		lvl := s.newLevel(c.lvl)
@@ -174,7 +194,10 @@ func (s *scoper) sublink(x *pg_query.SubLink, c sctx) {
 	lvl.pred = c.predicate()
 	// EXISTS ignores its select list, unless a set operation compares it.
 	lvl.exists = x.SubLinkType == pg_query.SubLinkType_EXISTS_SUBLINK && sel.Op == pg_query.SetOperation_SETOP_NONE
-	s.sublinks = append(s.sublinks, sublinkLevel{x, lvl})
+	if s.sublinks == nil {
+		s.sublinks = make(map[*pg_query.SubLink]*level)
+	}
+	s.sublinks[x] = lvl
 	s.query(lvl, sel, c.fr)
 }
 
@@ -445,11 +468,10 @@ func (s *scoper) dynamic(it *item, name string, f *frame) resolution {
 	if it.kind == itemJoin {
 		var rels []*item
 		it.unknownLeaves(&rels)
-		if len(rels) == 1 && rels[0].kind == itemRel && rels[0].cat == nil {
-			it = rels[0]
-		} else {
-			return resolution{kind: resWhole, it: it, fr: f}
+		if len(rels) != 1 {
+			return resolution{why: "column " + quote(name) + " may belong to any of several FROM items whose columns are not known"}
 		}
+		it = rels[0]
 	}
 	if it.kind == itemRel && it.cat == nil {
 		return resolution{kind: resColumn, it: it, col: it.addName(name), fr: f}
@@ -614,7 +636,7 @@ func (it *item) colTgt(i int) tgt {
 	switch it.kind {
 	case itemRel, itemDerived, itemFunc:
 		return tgt{it, i}
-	case itemJoin:
+	case itemJoin, itemOutputs:
 		return it.cols[i].t
 	}
 	return tgt{}
