@@ -232,6 +232,33 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, ctx, "operator")
 }
 
+// TestScreenshots saves the screenshots kept in docs/screenshots, from a
+// running console: after
+//
+//	custodes demo --scenario && custodes demo &
+//	custodes suspend --config custodes-demo/custodes.yaml --tenant agency --unit newark --reason "…"
+//
+// run
+//
+//	CUSTODES_SCREENSHOTS=$PWD/docs/screenshots CUSTODES_CONSOLE=http://127.0.0.1:8080 \
+//	CUSTODES_TOKEN_FILE=custodes-demo/operator.token go test ./console -run TestScreenshots
+func TestScreenshots(t *testing.T) {
+	url, tokenFile := os.Getenv("CUSTODES_CONSOLE"), os.Getenv("CUSTODES_TOKEN_FILE")
+	if url == "" || tokenFile == "" || os.Getenv("CUSTODES_SCREENSHOTS") == "" {
+		t.Skip("set CUSTODES_SCREENSHOTS, CUSTODES_CONSOLE and CUSTODES_TOKEN_FILE to take the screenshots of a running console")
+	}
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	do(t, ctx, "open the public page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#stat-total")))
+	screenshot(t, ctx, "public")
+	do(t, ctx, "log in", chromedp.Navigate(url+"/ops/"), chromedp.SendKeys(chromedp.CSS("#token"), strings.TrimSpace(string(token))),
+		chromedp.Submit(chromedp.CSS("#token")), chromedp.WaitVisible(chromedp.CSS("#coverage")))
+	screenshot(t, ctx, "operator")
+}
+
 // screenshot saves the page under $CUSTODES_SCREENSHOTS, if set.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()

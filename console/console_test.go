@@ -239,7 +239,7 @@ func TestOperatorConsole(t *testing.T) {
 		t.Fatalf("GET /ops/ with a session: %s %v", resp.Status, resp.Header)
 	}
 	wantContains(t, "the console", page, `id="suspend-unit-newark"`, `id="suspend-unit-houston"`, `id="suspend-tenant"`,
-		`data-authority="W-DEMO-1"`, `data-authority="L-DEMO-2"`, "200 / 30 days", "1000 / 30 days")
+		`data-authority="W-DEMO-1"`, `data-authority="L-DEMO-2"`, "200 in 30 days", "1000 in 30 days")
 	csrf := csrfOf(t, page)
 	suspended := func() string {
 		t.Helper()

@@ -239,6 +239,7 @@ var steps = []struct {
 	d    time.Duration
 	name string
 }{
+	{time.Second, "second"}, {10 * time.Second, "10 seconds"},
 	{time.Minute, "minute"}, {5 * time.Minute, "5 minutes"}, {15 * time.Minute, "15 minutes"},
 	{time.Hour, "hour"}, {6 * time.Hour, "6 hours"}, {24 * time.Hour, "day"}, {7 * 24 * time.Hour, "week"},
 	{30 * 24 * time.Hour, "30 days"}, {365 * 24 * time.Hour, "365 days"},
@@ -254,10 +255,19 @@ func statementSeries(ctx context.Context, src translog.Source, r *report.Report,
 	if r.Statements.Total == 0 {
 		return s, nil
 	}
-	first, err1 := time.Parse(time.RFC3339Nano, r.Period.FirstEntry)
-	last, err2 := time.Parse(time.RFC3339Nano, r.Period.LastEntry)
-	if err1 != nil || err2 != nil {
-		return nil, errors.New("couldn't read the report's period")
+	// Two passes, so that memory stays constant: the first finds when the
+	// period's statements begin and end, the second counts them.
+	var first, last time.Time
+	err := statements(ctx, src, r.Checkpoint.Size, p, func(e *record.Entry) {
+		if first.IsZero() || e.Time.Before(first) {
+			first = e.Time
+		}
+		if e.Time.After(last) {
+			last = e.Time
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	step := steps[len(steps)-1]
 	for _, st := range steps {
@@ -276,39 +286,53 @@ func statementSeries(ctx context.Context, src translog.Source, r *report.Report,
 		ruleIndex[rule] = i
 		s.ByRule[i] = make([]uint64, n)
 	}
-	layout := "2006-01-02 15:04"
-	if step.d >= 24*time.Hour {
-		layout = "2006-01-02"
+	label := "2006-01-02 15:04"
+	switch {
+	case step.d < time.Minute:
+		label = "15:04:05"
+	case step.d >= 24*time.Hour:
+		label = "2006-01-02"
 	}
 	for i := range n {
-		s.Labels = append(s.Labels, start.Add(time.Duration(i)*step.d).UTC().Format(layout))
+		s.Labels = append(s.Labels, start.Add(time.Duration(i)*step.d).UTC().Format(label))
 	}
-	size := r.Checkpoint.Size
-	for b := uint64(0); b*256 < size; b++ {
+	err = statements(ctx, src, r.Checkpoint.Size, p, func(e *record.Entry) {
+		i := min(max(int(e.Time.Sub(start)/step.d), 0), n-1)
+		if e.Decision == "allow" {
+			s.Allowed[i]++
+			return
+		}
+		s.Denied[i]++
+		for _, rule := range e.Rules {
+			if k, ok := ruleIndex[rule]; ok {
+				s.ByRule[k][i]++
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// statements calls f for each statement entry of the period among the
+// first size entries of src.
+func statements(ctx context.Context, src translog.Source, size uint64, p period, f func(*record.Entry)) error {
+	for b := uint64(0); b*layout.EntryBundleWidth < size; b++ {
 		eb, err := client.GetEntryBundle(ctx, src.ReadEntryBundle, b, size)
 		if err != nil {
-			return nil, fmt.Errorf("couldn't read entries: %w", err)
+			return fmt.Errorf("couldn't read entries: %w", err)
 		}
 		for _, data := range eb.Entries {
 			e, err := record.Parse(data)
 			if err != nil {
-				return nil, fmt.Errorf("couldn't parse an entry: %w", err)
+				return fmt.Errorf("couldn't parse an entry: %w", err)
 			}
 			if e.Kind != record.KindStatement || !p.from.IsZero() && e.Time.Before(p.from) || !p.to.IsZero() && !e.Time.Before(p.to) {
 				continue
 			}
-			i := min(max(int(e.Time.Sub(start)/step.d), 0), n-1)
-			if e.Decision == "allow" {
-				s.Allowed[i]++
-				continue
-			}
-			s.Denied[i]++
-			for _, rule := range e.Rules {
-				if k, ok := ruleIndex[rule]; ok {
-					s.ByRule[k][i]++
-				}
-			}
+			f(e)
 		}
 	}
-	return s, nil
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/report"
 )
 
@@ -43,12 +44,29 @@ var funcs = template.FuncMap{
 	},
 	"day": func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
 	"short": func(s string) string {
-		if len(s) > 12 {
-			return s[:12] + "…"
+		if len(s) > 10 {
+			return s[:8] + "…"
 		}
 		return s
 	},
 	"join": strings.Join,
+	// brief is at most three of an entry's attributes, each cut to 80
+	// characters, for a table row; the entry's page shows them all.
+	"brief": func(attrs []record.Attr) []string {
+		var out []string
+		for i, a := range attrs {
+			if i == 3 {
+				out = append(out, fmt.Sprintf("… %d more", len(attrs)-3))
+				break
+			}
+			v := a.Key + ": " + a.Value
+			if len([]rune(v)) > 80 {
+				v = string([]rune(v)[:79]) + "…"
+			}
+			out = append(out, v)
+		}
+		return out
+	},
 	"band": report.Band.String,
 	"bytes": func(n uint64) string {
 		const units = "KMGTPE"
