@@ -30,8 +30,9 @@ const (
 
 // appendResult is one sustained-append run.
 type appendResult struct {
-	rate float64 // durable appends per second
-	p99  float64 // ms, one append's latency
+	rate       float64 // durable appends per second
+	p99        float64 // ms, one append's latency
+	first, end float64 // appends per second in the first and the last fifth of the run
 }
 
 // runAppends measures durable appends by 16 and 64 concurrent appenders
@@ -54,7 +55,8 @@ func runAppends(ctx context.Context, o *options, dir string, t *table) error {
 		if err != nil {
 			return err
 		}
-		say("  translog.Log %.0f/s (p99 %.2f ms)   Tessera alone %.0f/s (p99 %.2f ms)", ours.rate, ours.p99, peer.rate, peer.p99)
+		say("  translog.Log %.0f/s (p99 %.2f ms; first fifth %.0f/s, last fifth %.0f/s)   Tessera alone %.0f/s (p99 %.2f ms; %.0f/s, %.0f/s)",
+			ours.rate, ours.p99, ours.first, ours.end, peer.rate, peer.p99, peer.first, peer.end)
 		t.add(row{
 			figure:   fmt.Sprintf("durable log appends/s, %d appenders, %v", workers, o.appendDuration),
 			baseline: fmt.Sprintf("Tessera POSIX %s/s", count(peer.rate)),
@@ -124,6 +126,8 @@ func sustain(ctx context.Context, workers int, d time.Duration, add func() error
 		wg       sync.WaitGroup
 		firstErr atomic.Pointer[error]
 		lat      = make([][]int32, workers)
+		first    atomic.Int64 // appends done in the first fifth
+		end      atomic.Int64 // and in the last
 	)
 	start := time.Now()
 	deadline := start.Add(d)
@@ -135,7 +139,14 @@ func sustain(ctx context.Context, workers int, d time.Duration, add func() error
 					firstErr.CompareAndSwap(nil, &err)
 					return
 				}
-				lat[w] = append(lat[w], int32(time.Since(t0)/time.Microsecond))
+				now := time.Now()
+				lat[w] = append(lat[w], int32(now.Sub(t0)/time.Microsecond))
+				switch {
+				case now.Before(start.Add(d / 5)):
+					first.Add(1)
+				case now.After(deadline.Add(-d / 5)):
+					end.Add(1)
+				}
 			}
 		})
 	}
@@ -148,7 +159,9 @@ func sustain(ctx context.Context, workers int, d time.Duration, add func() error
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	return &appendResult{rate: float64(len(all)) / elapsed.Seconds(), p99: percentile(all, 0.99)}, nil
+	fifth := (d / 5).Seconds()
+	return &appendResult{rate: float64(len(all)) / elapsed.Seconds(), p99: percentile(all, 0.99),
+		first: float64(first.Load()) / fifth, end: float64(end.Load()) / fifth}, nil
 }
 
 // runVerify builds (or reuses) a log of o.logEntries entries and times
