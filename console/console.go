@@ -22,7 +22,9 @@
 //	POST /ops/login, /ops/logout
 //	POST /ops/suspend, /ops/resume, /ops/authorities, /ops/revocations
 //	GET  /metrics            Prometheus (bearer token)
-//	     /ops/api/…          the JSON API the CLI uses (bearer token)
+//	     /ops/api/…          the JSON API the CLI uses (bearer token):
+//	                         POST suspend, resume, authorities, revocations;
+//	                         GET suspensions, authorities, coverage, alerts
 //
 // The report is computed with [report.Compute] from the deployment's own
 // log directory, verified like any outsider's copy, and cached per
@@ -46,7 +48,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -79,11 +80,9 @@ type Config struct {
 }
 
 // Caps are the coverage caps of AUP-6: the most distinct subjects a unit
-// and the tenant may receive rows about within Window. Zero means no cap.
-type Caps struct {
-	Unit, Tenant int64
-	Window       time.Duration
-}
+// and the tenant may receive rows about within the coverage window. Zero
+// means no cap.
+type Caps struct{ Unit, Tenant int64 }
 
 // New returns the console's handler.
 func New(cfg Config) http.Handler {

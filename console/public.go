@@ -46,9 +46,9 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// report answers with the report of the request's period, or with an
+// reportFor answers with the report of the request's period, or with an
 // error page and nil.
-func (c *console) report(w http.ResponseWriter, r *http.Request) (*computed, period) {
+func (c *console) reportFor(w http.ResponseWriter, r *http.Request) (*computed, period) {
 	p, err := parsePeriod(r.URL.Query())
 	if err != nil {
 		c.fail(w, r, http.StatusBadRequest, "That is not a period.", err.Error())
@@ -176,7 +176,7 @@ type storageChart struct {
 }
 
 func (c *console) publicPage(w http.ResponseWriter, r *http.Request) {
-	res, p := c.report(w, r)
+	res, p := c.reportFor(w, r)
 	if res == nil {
 		return
 	}

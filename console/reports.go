@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
+	tlog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
@@ -196,23 +196,12 @@ func describeCheckpoint(raw []byte, vkey string) (checkpointInfo, error) {
 	if err != nil {
 		return checkpointInfo{}, fmt.Errorf("couldn't open the checkpoint: %w", err)
 	}
-	var c struct {
-		origin string
-		size   uint64
-		root   []byte
+	var c tlog.Checkpoint
+	if _, err := c.Unmarshal([]byte(n.Text)); err != nil {
+		return checkpointInfo{}, fmt.Errorf("couldn't parse the checkpoint: %w", err)
 	}
-	lines := bytes.SplitN([]byte(n.Text), []byte("\n"), 4)
-	if len(lines) < 3 {
-		return checkpointInfo{}, errors.New("couldn't parse the checkpoint")
-	}
-	c.origin = string(lines[0])
-	if c.size, err = strconv.ParseUint(string(lines[1]), 10, 64); err != nil {
-		return checkpointInfo{}, fmt.Errorf("couldn't parse the checkpoint's size: %w", err)
-	}
-	if c.root, err = base64.StdEncoding.DecodeString(string(lines[2])); err != nil {
-		return checkpointInfo{}, fmt.Errorf("couldn't parse the checkpoint's root: %w", err)
-	}
-	info := checkpointInfo{Origin: c.origin, Size: c.size, Root: hex.EncodeToString(c.root), RootB64: string(lines[2]), Raw: string(raw)}
+	info := checkpointInfo{Origin: c.Origin, Size: c.Size, Root: hex.EncodeToString(c.Hash),
+		RootB64: base64.StdEncoding.EncodeToString(c.Hash), Raw: string(raw)}
 	for _, s := range n.UnverifiedSigs {
 		info.Cosignatures = append(info.Cosignatures, cosignature{Name: s.Name, Hash: fmt.Sprintf("%08x", s.Hash)})
 	}
