@@ -189,3 +189,30 @@ func TestNilCatalog(t *testing.T) {
 		}
 	}
 }
+
+// AnalyzeWith is called from every session at once.
+func TestConcurrentAnalyzeWith(t *testing.T) {
+	all := allSQL()
+	want := make([][]*Statement, len(all))
+	for i, sql := range all {
+		want[i], _ = AnalyzeWith(sql, demoCatalog)
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := range all {
+				j := (i + g*11) % len(all)
+				if got, _ := AnalyzeWith(all[j], demoCatalog); !reflect.DeepEqual(got, want[j]) {
+					errs <- all[j]
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if sql := <-errs; sql != "" {
+			t.Errorf("concurrent AnalyzeWith(%q) differs from a sequential one", sql)
+		}
+	}
+}

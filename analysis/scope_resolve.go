@@ -403,8 +403,11 @@ func (s *scoper) resolve(fr *frame, parts []string) resolution {
 	}
 	// No FROM item so named: a column whose fields are taken.
 	r := s.resolveBare(fr, parts[0])
-	if r.kind == resColumn {
+	switch r.kind {
+	case resColumn:
 		r.kind = resField
+	case resNone:
+		r.why = strings.Join(parts, ".") + " names no FROM item or column here: " + r.why
 	}
 	return r
 }

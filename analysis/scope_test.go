@@ -354,6 +354,11 @@ var moreCases = []scopeCase{
 	{sql: "SELECT person_id FROM location_pings WHERE (person_id, lat) IN (SELECT * FROM (VALUES (1, 2.0)) v)",
 		uses: []string{"location_pings p(lat,person_id)"}},
 	{sql: "SELECT persons.religion FROM persons p", uses: []string{"p=persons"}, ambiguous: true},
+	{sql: "WITH c AS (SELECT * FROM persons) SELECT json_agg(c) FROM c", uses: []string{"persons"}, has: []string{"persons.religion@select"}},
+	{sql: "SELECT hash_record(p) = 1 FROM persons p WHERE p.person_id = 2", uses: []string{"p=persons r(person_id=1) p(person_id)"}, has: []string{"persons.ethnicity@select"}},
+	{sql: "SELECT (SELECT q FROM persons q WHERE q.person_id = p.person_id) FROM persons p",
+		uses: []string{"p=persons p(person_id)", "q=persons p(person_id)"}, has: []string{"persons.religion@select"}},
+	{sql: "SELECT x.column2 FROM (VALUES (1, (SELECT religion FROM persons LIMIT 1))) x", uses: []string{"persons"}, has: []string{"persons.religion@select"}},
 	{sql: "SELECT lat FROM location_pings; SELECT religion FROM persons WHERE person_id = 2",
 		uses: []string{"location_pings"}},
 }
