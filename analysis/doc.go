@@ -219,11 +219,15 @@
 // Predicated lists the columns of an occurrence whose values decide which
 // rows, groups or order are returned: used in WHERE, JOIN ON, USING,
 // NATURAL, HAVING, FILTER, GROUP BY, DISTINCT ON, ORDER BY (a nearest-5
-// ORDER BY distance LIMIT 5 is a place predicate), window clauses and
-// function arguments in FROM, or anywhere inside a subquery that stands in
-// such a place, also through the output columns of subqueries and WITH
-// queries (WITH x AS (SELECT lat AS a ...) SELECT ... FROM x WHERE a > 40
-// predicates lat).
+// ORDER BY distance LIMIT 5 is a place predicate), window clauses,
+// function arguments in FROM, CASE conditions anywhere, the outputs of
+// INTERSECT and EXCEPT (which keep rows by comparing them), or anywhere
+// inside a subquery that stands in such a place, also through the output
+// columns of subqueries and WITH queries (WITH x AS (SELECT lat AS a ...)
+// SELECT ... FROM x WHERE a > 40 predicates lat). A condition written as
+// arithmetic in a select list (person_id * (lat > 40)::int) is not found
+// here; such a result column is an expression, which the result guard
+// judges conservatively.
 //
 // Restrictions are about the rows returned, not the rows PostgreSQL reads
 // on the way or the order it evaluates conditions in: a condition that

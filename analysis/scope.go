@@ -34,10 +34,11 @@ type RelationUse struct {
 	// occurrence whose values decide which rows, groups or order the
 	// statement returns: used in WHERE, JOIN ON/USING/NATURAL, HAVING,
 	// FILTER, GROUP BY, DISTINCT ON, ORDER BY, window clauses, FROM
-	// function arguments, or anywhere inside a subquery that is itself in
-	// such a place, directly or through the columns of a WITH query or
-	// subquery in FROM. "*" stands for every column of a relation the
-	// catalog does not know.
+	// function arguments, CASE conditions, the outputs of INTERSECT and
+	// EXCEPT, or anywhere inside a subquery that is itself in such a
+	// place, directly or through the columns of a WITH query or subquery
+	// in FROM. "*" stands for every column of a relation the catalog does
+	// not know.
 	Predicated []string
 }
 
@@ -60,7 +61,9 @@ func AnalyzeWith(sql string, cat Catalog) ([]*Statement, error) {
 // facts in st.
 func resolveScopes(st *Statement, stmt *pg_query.Node, cat Catalog) {
 	s := &scoper{st: st, cat: cat}
-	s.root = &level{}
+	s.root = &s.rootLevel
+	s.colls, s.free = s.collsBuf[:0], s.freeBuf[:0]
+	s.parts, s.members = s.partsBuf[:0], s.membersBuf[:0]
 	s.stmt(stmt, nil, s.root, false)
 	if !s.over {
 		s.lift(s.root)
@@ -97,6 +100,13 @@ type scoper struct {
 
 	work int  // units of work done, against workBudget
 	over bool // the budget ran out: nothing more is resolved
+
+	// Storage for the common case, to spare allocations.
+	rootLevel  level
+	collsBuf   [4]*collector
+	freeBuf    [4]*collector
+	partsBuf   [4]string
+	membersBuf [8]member
 }
 
 // workBudget bounds the scope pass on pathological statements; past it the
@@ -133,6 +143,8 @@ type level struct {
 	exists   bool // the level is an EXISTS subquery: its select list is not output
 	escapes  bool // some reference inside escapes to an outer level
 	cte      *cteInfo
+
+	fr frame // the frame of its FROM items, for from
 }
 
 // output is one output column of a level.

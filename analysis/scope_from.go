@@ -11,7 +11,11 @@ func (s *scoper) from(lvl *level, list []*pg_query.Node, up *frame) *frame {
 	for _, n := range list {
 		avail = append(avail, s.fromItem(lvl, n, up, &avail))
 	}
-	return &frame{lvl: lvl, vis: avail, up: up}
+	if lvl.fr.lvl != nil {
+		return &frame{lvl: lvl, vis: avail, up: up} // a second FROM of one level (UPDATE)
+	}
+	lvl.fr = frame{lvl: lvl, vis: avail, up: up}
+	return &lvl.fr
 }
 
 // lateral is the frame a LATERAL item sees: the items before it.
