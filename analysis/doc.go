@@ -202,6 +202,11 @@
 //     carry restrictions across occurrences, also to an occurrence in a
 //     subquery correlated to a restricted outer one (EXISTS (... WHERE
 //     l.person_id = p.person_id) with p.person_id = 7).
+//   - EXISTS (SELECT ... WHERE ...) as a conjunct brings its WHERE's
+//     conjuncts along, so EXISTS (SELECT 1 FROM persons p WHERE
+//     p.person_id = l.person_id AND p.person_id = 1) restricts l, unless
+//     the subquery can yield a row its WHERE rejects (grouping, aggregates,
+//     set operations).
 //   - Outer joins: the ON of a LEFT JOIN restricts only its right side (all
 //     left rows are kept), of a RIGHT JOIN only its left side, of a FULL
 //     JOIN neither. WHERE restricts every occurrence of its level.

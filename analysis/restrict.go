@@ -47,9 +47,13 @@ func (s *scoper) facts(lvl *level, n *pg_query.Node, fr *frame, lo, hi int) {
 			}
 		}
 	case *pg_query.Node_SubLink:
+		sl := x.SubLink
+		if sl.SubLinkType == pg_query.SubLinkType_EXISTS_SUBLINK {
+			s.existsFacts(lvl, s.sublinks[sl], lo, hi)
+			return
+		}
 		// col IN (SELECT ...), col = ANY (SELECT ...): bounded when the
 		// subquery's column is.
-		sl := x.SubLink
 		if sl.SubLinkType != pg_query.SubLinkType_ANY_SUBLINK || len(sl.OperName) > 0 && !isEquals(sl.OperName) {
 			return
 		}
@@ -84,6 +88,23 @@ func (s *scoper) facts(lvl *level, n *pg_query.Node, fr *frame, lo, hi int) {
 					s.addFact(lvl, fact{a: t, n: k, lo: lo, hi: hi})
 				}
 			}
+		}
+	}
+}
+
+// existsFacts reads EXISTS (SELECT ... WHERE ...) as a conjunct: where it
+// holds, a row of the subquery meets its WHERE, so that WHERE's facts hold
+// too, and tie outer columns: EXISTS (SELECT 1 FROM persons p WHERE
+// p.person_id = l.person_id AND p.person_id = 1) restricts l.person_id. Not
+// for a subquery that can yield a row its WHERE rejects (an aggregate).
+func (s *scoper) existsFacts(lvl, sub *level, lo, hi int) {
+	if sub == nil || !sub.plain || sub.setop {
+		return
+	}
+	for _, f := range sub.facts {
+		if f.lo == 0 && f.hi == len(sub.leaves) {
+			f.lo, f.hi = lo, hi
+			s.addFact(lvl, f)
 		}
 	}
 }

@@ -141,6 +141,7 @@ type level struct {
 	// rows of this level (no LIMIT, window, DISTINCT ON, recursion, write).
 	pushable bool
 	exists   bool // the level is an EXISTS subquery: its select list is not output
+	plain    bool // a SELECT that yields no row its WHERE rejects: no grouping, aggregate, set operation
 	escapes  bool // some reference inside escapes to an outer level
 	cte      *cteInfo
 

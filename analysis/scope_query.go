@@ -54,6 +54,7 @@ func (s *scoper) query(lvl *level, sel *pg_query.SelectStmt, up *frame) {
 
 	fr := s.from(lvl, sel.FromClause, up)
 	c := sctx{fr: fr, pred: lvl.pred, lvl: lvl}
+	lvl.plain = len(sel.GroupClause) == 0 && sel.HavingClause == nil && len(sel.ValuesLists) == 0 && plainTargets(sel.TargetList)
 
 	s.targets(lvl, sel.TargetList, c.in(ClauseSelect))
 	if len(sel.ValuesLists) > 0 {
@@ -224,6 +225,28 @@ func (s *scoper) targets(lvl *level, list []*pg_query.Node, c sctx) {
 		}
 		lvl.outs = append(lvl.outs, out)
 	}
+}
+
+// plainTargets reports whether a select list holds only constants,
+// parameters and plain columns: no aggregate that would yield a row
+// whatever the WHERE says.
+func plainTargets(list []*pg_query.Node) bool {
+	for _, n := range list {
+		rt := n.GetResTarget()
+		if rt == nil {
+			return false
+		}
+		v := rt.Val
+		for v.GetTypeCast() != nil {
+			v = v.GetTypeCast().Arg
+		}
+		switch v.GetNode().(type) {
+		case *pg_query.Node_ColumnRef, *pg_query.Node_AConst, *pg_query.Node_ParamRef:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // values reads VALUES rows: output k is column k+1 of every row. A column

@@ -160,7 +160,7 @@ var scopeCases = []scopeCase{
 	{sql: "SELECT lat FROM location_pings l WHERE l.person_id = (SELECT c.person_id FROM case_files c WHERE c.case_id = l.source)",
 		uses: []string{"l=location_pings p(person_id,source)", "c=case_files p(case_id,person_id)"}},
 	{sql: "SELECT * FROM persons WHERE EXISTS (SELECT 1 FROM location_pings WHERE full_name = 'x')",
-		uses: []string{"persons p(full_name)", "location_pings"}, has: []string{"persons.full_name@where"}},
+		uses: []string{"persons r(full_name=1) p(full_name)", "location_pings"}, has: []string{"persons.full_name@where"}},
 	{sql: "SELECT (SELECT max(observed_at) FROM location_pings l WHERE l.person_id = p.person_id) FROM persons p WHERE p.person_id = 4",
 		uses: []string{"p=persons r(person_id=1) p(person_id)", "l=location_pings r(person_id=1) p(person_id)"}},
 
@@ -302,6 +302,18 @@ var liftCases = []scopeCase{
 		uses: []string{"location_pings p(person_id)", "persons r(person_id=1) p(person_id)"}},
 	{sql: "SELECT l.lat FROM location_pings l, (SELECT person_id FROM persons WHERE person_id = 1 UNION SELECT 2) u WHERE u.person_id = l.person_id",
 		uses: []string{"l=location_pings r(person_id=2) p(person_id)", "persons r(person_id=1) p(person_id)"}},
+	{sql: "WITH p AS (SELECT person_id FROM persons WHERE person_id = 1) SELECT l.lat FROM location_pings l WHERE l.person_id IN (SELECT person_id FROM p) AND l.lat > 40",
+		uses: []string{"persons r(person_id=1) p(person_id)", "l=location_pings r(person_id=1) p(lat,person_id)"}},
+	{sql: "SELECT l.lat FROM location_pings l WHERE EXISTS (SELECT 1 FROM persons p WHERE p.person_id = l.person_id AND p.person_id IN (1, 2)) AND l.lat > 40",
+		uses: []string{"l=location_pings r(person_id=2) p(lat,person_id)", "p=persons r(person_id=2) p(person_id)"}},
+	{sql: "SELECT l.lat FROM location_pings l WHERE EXISTS (SELECT count(*) FROM persons p WHERE p.person_id = l.person_id AND p.person_id = 1)",
+		uses: []string{"l=location_pings p(person_id)", "p=persons r(person_id=1) p(person_id)"}}, // always one row
+	{sql: "SELECT l.lat FROM location_pings l WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_id = l.person_id AND p.person_id = 1)",
+		uses: []string{"l=location_pings p(person_id)", "p=persons r(person_id=1) p(person_id)"}},
+	{sql: "SELECT l.lat FROM location_pings l WHERE EXISTS (SELECT 1 FROM persons p WHERE p.person_id = l.person_id OR p.person_id = 1)",
+		uses: []string{"l=location_pings p(person_id)", "p=persons p(person_id)"}},
+	{sql: "SELECT l.lat FROM location_pings l WHERE l.lat > 40 OR EXISTS (SELECT 1 FROM persons p WHERE p.person_id = l.person_id AND p.person_id = 1)",
+		uses: []string{"l=location_pings p(lat,person_id)", "p=persons r(person_id=1) p(person_id)"}},
 	{sql: "SELECT l.lat FROM location_pings l, (SELECT person_id FROM persons WHERE person_id = 1 UNION SELECT person_id FROM case_files) u WHERE u.person_id = l.person_id",
 		uses: []string{"l=location_pings p(person_id)", "persons r(person_id=1) p(person_id)", "case_files p(person_id)"}},
 }
