@@ -54,7 +54,11 @@ func (s *scoper) query(lvl *level, sel *pg_query.SelectStmt, up *frame) {
 
 	fr := s.from(lvl, sel.FromClause, up)
 	c := sctx{fr: fr, pred: lvl.pred, lvl: lvl}
-	lvl.plain = len(sel.GroupClause) == 0 && sel.HavingClause == nil && len(sel.ValuesLists) == 0 && plainTargets(sel.TargetList)
+	// An aggregate anywhere (also only in ORDER BY or a window) makes a
+	// query yield a row whatever its WHERE says.
+	lvl.plain = len(sel.GroupClause) == 0 && sel.HavingClause == nil && len(sel.ValuesLists) == 0 &&
+		len(sel.WindowClause) == 0 && (len(sel.DistinctClause) == 0 || sel.DistinctClause[0].GetNode() == nil) &&
+		plainValues(sel.TargetList) && plainValues(sel.SortClause)
 
 	s.targets(lvl, sel.TargetList, c.in(ClauseSelect))
 	if len(sel.ValuesLists) > 0 {
@@ -227,16 +231,19 @@ func (s *scoper) targets(lvl *level, list []*pg_query.Node, c sctx) {
 	}
 }
 
-// plainTargets reports whether a select list holds only constants,
-// parameters and plain columns: no aggregate that would yield a row
-// whatever the WHERE says.
-func plainTargets(list []*pg_query.Node) bool {
+// plainValues reports whether a select list or ORDER BY holds only
+// constants, parameters and plain columns: no aggregate.
+func plainValues(list []*pg_query.Node) bool {
 	for _, n := range list {
-		rt := n.GetResTarget()
-		if rt == nil {
+		var v *pg_query.Node
+		switch {
+		case n.GetResTarget() != nil:
+			v = n.GetResTarget().Val
+		case n.GetSortBy() != nil:
+			v = n.GetSortBy().Node
+		default:
 			return false
 		}
-		v := rt.Val
 		for v.GetTypeCast() != nil {
 			v = v.GetTypeCast().Arg
 		}

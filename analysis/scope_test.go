@@ -308,6 +308,10 @@ var liftCases = []scopeCase{
 		uses: []string{"l=location_pings r(person_id=2) p(lat,person_id)", "p=persons r(person_id=2) p(person_id)"}},
 	{sql: "SELECT l.lat FROM location_pings l WHERE EXISTS (SELECT count(*) FROM persons p WHERE p.person_id = l.person_id AND p.person_id = 1)",
 		uses: []string{"l=location_pings p(person_id)", "p=persons r(person_id=1) p(person_id)"}}, // always one row
+	{sql: "SELECT l.lat FROM location_pings l WHERE EXISTS (SELECT 1 FROM persons p WHERE p.person_id = l.person_id AND p.person_id = 1 ORDER BY count(*))",
+		uses: []string{"l=location_pings p(person_id)", "p=persons r(person_id=1) p(person_id)"}}, // an aggregate query too
+	{sql: "SELECT l.lat FROM location_pings l WHERE EXISTS (SELECT p.person_id FROM persons p WHERE p.person_id = l.person_id AND p.person_id = 1 ORDER BY 1)",
+		uses: []string{"l=location_pings r(person_id=1) p(person_id)", "p=persons r(person_id=1) p(person_id)"}},
 	{sql: "SELECT l.lat FROM location_pings l WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_id = l.person_id AND p.person_id = 1)",
 		uses: []string{"l=location_pings p(person_id)", "p=persons r(person_id=1) p(person_id)"}},
 	{sql: "SELECT l.lat FROM location_pings l WHERE EXISTS (SELECT 1 FROM persons p WHERE p.person_id = l.person_id OR p.person_id = 1)",
