@@ -108,14 +108,21 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 				if err := ctx.Err(); err != nil {
 					return err
 				}
+				cpu0 := cpuTime(d.gateway.Process.Pid)
 				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r))
 				if err != nil {
 					return err
 				}
+				gw := ""
+				if tg.name == "custodes" && len(res.latencies) > 0 {
+					// The gateway's own CPU per transaction: what it costs
+					// when it is not waiting.
+					gw = fmt.Sprintf("  gateway CPU %.0f µs/transaction", (cpuTime(d.gateway.Process.Pid)-cpu0).Seconds()*1e6/float64(len(res.latencies)))
+				}
 				k := key{tg.name, mode}
 				tps[k] = append(tps[k], res.tps)
 				lat[k] = append(lat[k], res.latencies...)
-				say("  round %d  -M %-8s %-9s %8.0f tps  p99 %6.2f ms  (%d transactions)", r+1, mode, tg.name, res.tps, percentile(res.latencies, 0.99), len(res.latencies))
+				say("  round %d  -M %-8s %-9s %8.0f tps  p99 %6.2f ms  (%d transactions)%s", r+1, mode, tg.name, res.tps, percentile(res.latencies, 0.99), len(res.latencies), gw)
 			}
 		}
 	}
@@ -176,11 +183,12 @@ func profile(ctx context.Context, o *options, tl *tools, custodes target, dir st
 			time.Sleep(o.duration / 2)
 			fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", d.pprof), filepath.Join(o.profile, "goroutines-"+mode+".txt"))
 		})
-		_, err := pgbench(ctx, tl.pgbench, custodes, mode, o.clients, o.threads, o.duration, dir, "profile")
+		res, err := pgbench(ctx, tl.pgbench, custodes, mode, o.clients, o.threads, o.duration, dir, "profile")
 		wg.Wait()
 		if err != nil {
 			return err
 		}
+		say("  %.0f tps while profiled (%d transactions)", res.tps, len(res.latencies))
 		if perr != nil {
 			return perr
 		}
@@ -279,6 +287,27 @@ func memory(ctx context.Context, o *options, d *deployment, t *table) error {
 		metReq: with <= 200<<20, metGoal: with <= 100<<20,
 	})
 	return nil
+}
+
+// cpuTime is the user and system CPU a process has used, from
+// /proc/PID/stat (clock ticks of 1/100 s, Linux's USER_HZ); 0 if unknown.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; the fields after it are plain.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // rss reads a process's resident set size and its peak (VmRSS, VmHWM).
