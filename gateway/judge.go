@@ -124,6 +124,7 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 	slices.Sort(v.datasets)
 	v.datasets = slices.Compact(v.datasets)
 	req.ProtectedColumns, req.WholeRow = protectedUse(st, req.Datasets, cfg.Datasets)
+	req.PlaceOrTimePredicate, req.SubjectPredicate = s.dragnet(st)
 	for _, h := range st.Hazards {
 		req.Hazards = append(req.Hazards, h.Kind)
 		if h.Kind == analysis.HazardCatalogStatistics {
@@ -175,8 +176,91 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 	v.decision = cfg.Policy.Decide(req)
 	if !v.decision.Allow {
 		v.denial = s.explain(v, req)
+		return v
+	}
+	if a := v.authority; a != nil && len(a.Subjects) == 0 && a.MaxSubjects > 0 {
+		// A capped authority has no database-enforced scope: the result
+		// guard counts subject keys, which a join can detach from the data
+		// it returns (a restricted key beside an unrestricted table). So
+		// every person-level table must itself be limited to named
+		// subjects, within the cap, before the statement runs.
+		if bound, where := s.subjectBound(st); bound < 0 || bound > a.MaxSubjects {
+			r := *req
+			r.Phase = policy.PhaseResult
+			r.ResultSubjects = 1 << 40
+			if bound > 0 {
+				r.ResultSubjects = bound
+			}
+			if dec := cfg.Policy.Decide(&r); !dec.Allow {
+				v.decision = dec
+				v.denial = &denial{rules: dec.Rules}
+				if bound < 0 {
+					v.denial.reason = fmt.Sprintf("under capped authority %s every person-level table must be limited to named subjects, and %s is not, so its subjects cannot be counted against the %d allowed", a.ID, where, a.MaxSubjects)
+				} else {
+					v.denial.reason = fmt.Sprintf("the statement names up to %d subjects, more than the %d allowed by authority %s", bound, a.MaxSubjects, a.ID)
+				}
+				v.denial.hint = "restrict every person-level table to the subjects you need: WHERE person_id IN (…)"
+			}
+		}
 	}
 	return v
+}
+
+// subjectBound bounds the distinct subjects a statement can touch, from its
+// restrictions: every occurrence of a person-level dataset must be limited
+// to a known number of subject-key values, and the bound is the largest of
+// those numbers. (The largest, not the sum: a join of one subject's records
+// across datasets restricts each occurrence to the same values. Occurrences
+// restricted to different named subjects can reach more than the bound, but
+// only named subjects, each occurrence within the cap.) It is -1, with the
+// first unrestricted occurrence named in where, when there is no bound.
+func (s *session) subjectBound(st *analysis.Statement) (bound int64, where string) {
+	for _, u := range st.Uses {
+		name := resolve(u.Relation)
+		d, ok := s.srv.cfg.Datasets[name]
+		if !ok || d.SubjectKey == "" {
+			continue
+		}
+		n, ok := u.Restricted[d.SubjectKey]
+		if !ok || n < 0 {
+			return -1, fmt.Sprintf("%s (as %s)", name, u.Alias)
+		}
+		bound = max(bound, int64(n))
+	}
+	return bound, ""
+}
+
+// dragnet reports whether a location or communications dataset is
+// filtered, grouped or ordered by place or time, and whether every such
+// occurrence is limited to named subjects (AUP-4).
+func (s *session) dragnet(st *analysis.Statement) (placeOrTime, subjectPredicate bool) {
+	subjectPredicate = true
+	for _, u := range st.Uses {
+		name := resolve(u.Relation)
+		d, ok := s.srv.cfg.Datasets[name]
+		if !ok || (d.Category != "location" && d.Category != "communications") {
+			continue
+		}
+		t := s.srv.cat.byName[name]
+		hit := false
+		for _, c := range u.Predicated {
+			if c == "*" || (t != nil && t.placeTime[c]) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			continue
+		}
+		placeOrTime = true
+		if _, ok := u.Restricted[d.SubjectKey]; !ok {
+			subjectPredicate = false
+		}
+	}
+	if !placeOrTime {
+		subjectPredicate = false
+	}
+	return placeOrTime, subjectPredicate
 }
 
 // protectedUse finds the protected columns a statement touches, in any
@@ -202,6 +286,18 @@ func protectedUse(st *analysis.Statement, touched []policy.Dataset, datasets map
 		if ds, ok := protected[c.Name]; ok {
 			cols = append(cols, ds+"."+c.Name)
 		}
+	}
+	// By real name, after alias lists (FROM persons AS p(a, b, …) renames
+	// religion): the analyser resolves references through the catalog.
+	for _, c := range st.ResolvedColumns {
+		name := resolve(c.Relation)
+		if slices.Contains(datasets[name].Protected, c.Column) {
+			cols = append(cols, name+"."+c.Column)
+		}
+	}
+	if len(st.Ambiguous) > 0 {
+		// What cannot be resolved is judged as every column.
+		wholeRow = true
 	}
 	slices.Sort(cols)
 	return slices.Compact(cols), wholeRow || st.WholeRow
@@ -343,6 +439,9 @@ func (s *session) explain(v *verdict, req *policy.Request) *denial {
 			d.reason = "a star or whole-row reference would reach protected attributes"
 		}
 		d.hint = "name the columns you need, leaving out protected attributes"
+	case "AUP-4":
+		d.reason = "place or time predicates on location or communications data without a predicate naming its subjects: a dragnet"
+		d.hint = "limit the query to the subjects of your authority: WHERE person_id IN (…)"
 	case "AUP-10":
 		d.reason = "speech and biometric data need a judicial warrant that lists its subjects"
 		d.hint = "ask an approver for a judicial warrant naming the subjects"
