@@ -30,7 +30,7 @@ const authoritySetting = "custodes.authority"
 type verdict struct {
 	stmt      *analysis.Statement // what is judged (a FETCH is judged as its cursor's query)
 	orig      *analysis.Statement // what was sent, when it differs
-	text      string // what runs, for the sealed detail
+	text      string              // what runs, for the sealed detail
 	params    [][]byte
 	authority *control.Authority // bound when judged; nil if none
 	datasets  []string           // every relation touched, resolved
