@@ -169,6 +169,7 @@ func Run(ctx context.Context, o Options) error {
 			persons:  o.Persons,
 			cfg:      cfg,
 			identity: filepath.Join(dir, "overseer.key"),
+			operator: svc,
 			listen:   cfg.Listen,
 			logDir:   cfg.Path(cfg.Log.Dir),
 			vkey:     trim(vkey),

@@ -1,11 +1,13 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/overseer"
 	"github.com/custodes/custodes/record"
+	"github.com/custodes/custodes/report"
 	"github.com/custodes/custodes/translog"
 )
 
@@ -28,10 +31,17 @@ type scenarioEnv struct {
 	persons  int
 	cfg      *config.Config
 	identity string // the overseer's age identity file
+	operator operator
 	listen   string
 	logDir   string
 	vkey     string
 	http     string
+}
+
+// operator is what the scenario does as the operator.
+type operator interface {
+	Suspend(ctx context.Context, tenant, unit, reason string) (uint64, error)
+	Resume(ctx context.Context, tenant, unit, reason string) (uint64, error)
 }
 
 type step struct {
@@ -216,6 +226,49 @@ var scenario = []step{
 		name: "bob under L-DEMO-2: salami slicing, five new people at a time", expect: "42501 AUP-6 before unit newark passed 200",
 		run: salami,
 	},
+	{
+		name: "alice under W-DEMO-1: a geofence around Newark (who was there?)", expect: "42501 AUP-4",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", execSimple(
+			"SELECT DISTINCT person_id FROM location_pings WHERE lat BETWEEN 40.70 AND 40.76 AND lon BETWEEN -74.20 AND -74.14")),
+	},
+	{
+		name: "alice under W-DEMO-1: her warrant's subjects' pings in that box", expect: "0 errors",
+		run: as("alice", "-c custodes.authority=W-DEMO-1", func(ctx context.Context, c *pgx.Conn) (string, error) {
+			_, err := c.Exec(ctx, "SELECT observed_at FROM location_pings WHERE person_id IN (101, 102) AND lat BETWEEN 40 AND 41")
+			if err != nil {
+				return outcome(err), nil
+			}
+			return "0 errors", nil
+		}),
+	},
+
+	// Oversight and operator actions (issues 4 and 5).
+	{
+		name: "the operator suspends unit newark; alice's open session, then resumed", expect: "42501 AUP-8, then 1 rows",
+		run: suspension,
+	},
+}
+
+// suspension switches unit newark off while alice has a session open: her
+// next statement is refused with AUP-8; after resuming it is served again.
+func suspension(ctx context.Context, env scenarioEnv) (string, error) {
+	c, err := connect(ctx, env, "alice", "alice", "-c custodes.authority=W-DEMO-1")
+	if err != nil {
+		return outcome(err), nil
+	}
+	defer c.Close(ctx)
+	if _, err := env.operator.Suspend(ctx, "agency", "newark", "scenario: reported bulk queries under review"); err != nil {
+		return "", err
+	}
+	_, qerr := c.Exec(ctx, "SELECT full_name FROM persons WHERE person_id = 101")
+	if _, err := env.operator.Resume(ctx, "agency", "newark", "scenario: review complete"); err != nil {
+		return "", err
+	}
+	after, err := rows(ctx, c, "SELECT full_name FROM persons WHERE person_id = 101")
+	if err != nil {
+		return "", err
+	}
+	return outcome(qerr) + ", then " + after, nil
 }
 
 // personIDs runs a query of person ids and lists them.
@@ -363,6 +416,19 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 	}
 	fmt.Fprintf(env.out, "%s %2d. custodes verify on the demo's log\n          expected every decision above recorded, got %s\n", mark, len(scenario)+1, got)
 
+	// An outsider with only the console's URL and the verifier key verifies
+	// the log over HTTP, recomputes the report, and gets /api/report's
+	// numbers, byte for byte, for the same checkpoint.
+	mark, got = "ok  ", ""
+	if same, detail, err := sameReport(ctx, env); err != nil {
+		mark, ok, got = "FAIL", false, err.Error()
+	} else if !same {
+		mark, ok, got = "FAIL", false, detail
+	} else {
+		got = detail
+	}
+	fmt.Fprintf(env.out, "%s %2d. an outsider recomputes the report from http://%s/log/\n          expected the same JSON as /api/report, got %s\n", mark, len(scenario)+2, env.http, got)
+
 	// An overseer opens the sealed detail of the denied COPY and finds the
 	// SQL the analyst sent, matching the public entry's commitment.
 	mark, got = "ok  ", ""
@@ -381,7 +447,7 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 			mark, ok = "FAIL", false
 		}
 	}
-	fmt.Fprintf(env.out, "%s %2d. an overseer unseals the denied COPY\n          expected %q, got %s\n", mark, len(scenario)+2, want, got)
+	fmt.Fprintf(env.out, "%s %2d. an overseer unseals the denied COPY\n          expected %q, got %s\n", mark, len(scenario)+3, want, got)
 
 	if ok {
 		fmt.Fprintln(env.out, "scenario: every outcome was as expected")
@@ -389,4 +455,38 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 		fmt.Fprintln(env.out, "scenario: FAILED")
 	}
 	return ok
+}
+
+// sameReport fetches /api/report and computes the report from the public
+// log over HTTP; both must name the same checkpoint and be byte-identical.
+func sameReport(ctx context.Context, env scenarioEnv) (bool, string, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		time.Sleep(1500 * time.Millisecond) // the latest checkpoint is published
+		resp, err := http.Get("http://" + env.http + "/api/report")
+		if err != nil {
+			return false, "", err
+		}
+		served, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return false, "", fmt.Errorf("GET /api/report: %s %v", resp.Status, err)
+		}
+		src, err := translog.OpenSource("http://" + env.http + "/log/")
+		if err != nil {
+			return false, "", err
+		}
+		r, err := report.Compute(ctx, src, env.vkey, report.Options{})
+		if err != nil {
+			return false, "", err
+		}
+		mine, err := r.JSON()
+		if err != nil {
+			return false, "", err
+		}
+		if bytes.Equal(mine, served) {
+			return true, fmt.Sprintf("identical (%d bytes, checkpoint of %d entries)", len(mine), r.Checkpoint.Size), nil
+		}
+		// The log may have grown between the two reads: try again.
+	}
+	return false, "the recomputed report differs from /api/report", nil
 }
