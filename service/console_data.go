@@ -174,12 +174,44 @@ func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 		add(e.t, e.kind, e.unit, e.detail)
 	}
 
+	// An authority used for many more subjects than it names per
+	// statement: a lead for five people that has reached fifty.
+	for commitment, u := range x.authorities {
+		if n := int64(len(u.subjects)); u.scope > 0 && n >= authorityUseFactor*u.scope {
+			add(u.last, "authority_use", u.unit, fmt.Sprintf("authority %s… (%s) has been used for %d distinct subjects, %d× the %d it allows per statement",
+				commitment[:min(12, len(commitment))], u.kind, n, n/u.scope, u.scope))
+		}
+	}
+	// Bulk attempts outside working hours (UTC).
+	byUnit := map[string][]loggedDenial{}
+	for _, dn := range x.afterHours {
+		if dn.t.After(now.Add(-24 * time.Hour)) {
+			byUnit[dn.unit] = append(byUnit[dn.unit], dn)
+		}
+	}
+	for unit, ds := range byUnit {
+		add(ds[len(ds)-1].t, "after_hours", unit, fmt.Sprintf("unit %s made %d bulk attempts (AUP-3) outside working hours (%02d:00–%02d:00 UTC) in the last day",
+			unit, len(ds), workStart, workEnd))
+	}
+
 	sort.SliceStable(out, func(i, j int) bool { return out[i].t.After(out[j].t) })
 	alerts := make([]console.Alert, len(out))
 	for i, t := range out {
 		alerts[i] = t.a
 	}
 	return alerts, nil
+}
+
+// Alert thresholds.
+const (
+	authorityUseFactor = 10 // distinct subjects per authority, as a multiple of its per-statement scope
+	workStart          = 6  // working hours, UTC
+	workEnd            = 20
+)
+
+func afterHours(t time.Time) bool {
+	h := t.UTC().Hour()
+	return h < workStart || h >= workEnd
 }
 
 func windowText(d time.Duration) string {
@@ -206,13 +238,16 @@ type logIndex struct {
 	lastSeen    map[string]time.Time
 	denials     map[string][]loggedDenial // analyst pseudonym → denials of the last hour, in log order
 	suspended   map[string]loggedSuspension
-	alerts      []loggedAlert // the last maxAlertEntries
+	alerts      []loggedAlert  // the last maxAlertEntries
+	afterHours  []loggedDenial // bulk denials (AUP-3) outside working hours, the last day
 }
 
 type loggedUse struct {
 	allowed, denied, rows uint64
 	subjects              map[uint64]struct{}
 	last                  time.Time
+	kind, unit            string
+	scope                 int64 // subjects listed, or max_subjects, from its issue entry
 }
 
 type loggedDenial struct {
@@ -286,15 +321,29 @@ func (x *logIndex) token(t string) uint64 {
 	return maphash.String(x.seed, t)
 }
 
+// use returns the use record of an authority commitment.
+func (x *logIndex) use(commitment string) *loggedUse {
+	u := x.authorities[commitment]
+	if u == nil {
+		u = &loggedUse{subjects: map[uint64]struct{}{}}
+		x.authorities[commitment] = u
+	}
+	return u
+}
+
 func (x *logIndex) add(i uint64, e *record.Entry, cutoff time.Time) {
 	switch e.Kind {
+	case record.KindAuthorityIssued:
+		u := x.use(e.Authority)
+		u.kind, u.unit = e.AuthorityKind, e.Unit
+		for _, k := range []string{"subjects", "max_subjects"} {
+			if n, err := strconv.ParseInt(entryAttr(e, k), 10, 64); err == nil {
+				u.scope = n
+			}
+		}
 	case record.KindStatement:
 		if e.Authority != "" {
-			u := x.authorities[e.Authority]
-			if u == nil {
-				u = &loggedUse{subjects: map[uint64]struct{}{}}
-				x.authorities[e.Authority] = u
-			}
+			u := x.use(e.Authority)
 			if e.Time.After(u.last) {
 				u.last = e.Time
 			}
@@ -330,6 +379,12 @@ func (x *logIndex) add(i uint64, e *record.Entry, cutoff time.Time) {
 			}
 		} else if e.Analyst != "" && e.Time.After(cutoff) {
 			x.denials[e.Analyst] = append(x.denials[e.Analyst], loggedDenial{t: e.Time, unit: e.Unit, rules: e.Rules})
+		}
+		if e.Decision == "deny" && slices.Contains(e.Rules, "AUP-3") && afterHours(e.Time) && e.Time.After(cutoff.Add(-23*time.Hour)) {
+			x.afterHours = append(x.afterHours, loggedDenial{t: e.Time, unit: e.Unit, rules: e.Rules})
+			if len(x.afterHours) > maxAlertEntries {
+				x.afterHours = x.afterHours[1:]
+			}
 		}
 	case record.KindSuspension:
 		x.suspended[e.Unit] = loggedSuspension{t: e.Time, unit: e.Unit, reason: entryAttr(e, "reason"), index: i}
