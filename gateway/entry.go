@@ -63,9 +63,13 @@ func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail
 	if err != nil {
 		return 0, fmt.Errorf("couldn't encode entry: %w", err)
 	}
+	start := time.Now()
 	idx, err := srv.cfg.Log.Append(ctx, b)
 	if err != nil {
 		return 0, fmt.Errorf("couldn't append entry: %w", err)
+	}
+	if e.Kind == record.KindStatement {
+		srv.counted(e.Decision, e.Rules, start)
 	}
 	return idx, nil
 }

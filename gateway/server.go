@@ -138,6 +138,7 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 	cat *catalog // immutable after New
+	m   *metrics
 
 	mu       sync.Mutex
 	sessions map[uint64]*session // by the (pid, key) the client was given
@@ -179,7 +180,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, cat: cat, sessions: map[uint64]*session{}}, nil
+	srv := &Server{cfg: cfg, log: cfg.Logger, cat: cat, sessions: map[uint64]*session{}}
+	srv.m = newMetrics(srv)
+	return srv, nil
 }
 
 // Serve accepts connections on ln until ctx is done or ln fails, then closes

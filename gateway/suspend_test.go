@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,6 +54,24 @@ func TestSuspendUnit(t *testing.T) {
 	}
 	wantDenied(t, err, "AUP-8")
 	wantDenied(t, simple(alice, "SELECT city FROM addresses WHERE address_id = 1"), "AUP-8")
+
+	// The operator sees it in the metrics (bearer token), the public does not.
+	req, _ := http.NewRequest("GET", "http://"+st.HTTP+"/metrics", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the token: %v %v", resp, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+st.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`custodes_statements_total{decision="deny",rule="AUP-8"} 2`, `custodes_statements_total{decision="allow",rule=""}`, "custodes_sessions 2", "custodes_log_integrated_entries", "custodes_statement_seconds_bucket"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	if got := ids(t, carol, "SELECT person_id FROM persons"); len(got) != 1 {
 		t.Fatalf("houston during newark's suspension: %v", got)
 	}

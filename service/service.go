@@ -160,6 +160,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(s.gateway.Metrics()...)
+	reg.MustRegister(s.tlog.Metrics()...)
 	s.console = console.New(console.Config{
 		LogDir:      cfg.Path(cfg.Log.Dir),
 		Origin:      cfg.Log.Origin,
