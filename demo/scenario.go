@@ -9,11 +9,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/transparency-dev/tessera/api/layout"
 
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/overseer"
@@ -429,6 +432,15 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 	}
 	fmt.Fprintf(env.out, "%s %2d. an outsider recomputes the report from http://%s/log/\n          expected the same JSON as /api/report, got %s\n", mark, len(scenario)+2, env.http, got)
 
+	// A modified copy of the log fails verification, with the evidence.
+	mark, got = "ok  ", ""
+	if err := tamperedCopyFails(ctx, env); err != nil {
+		mark, ok, got = "FAIL", false, err.Error()
+	} else {
+		got = "verification failed"
+	}
+	fmt.Fprintf(env.out, "%s %2d. one byte changed in a copy of the log\n          expected verification to fail, got %s\n", mark, len(scenario)+3, got)
+
 	// An overseer opens the sealed detail of the denied COPY and finds the
 	// SQL the analyst sent, matching the public entry's commitment.
 	mark, got = "ok  ", ""
@@ -447,7 +459,7 @@ func runScenario(ctx context.Context, env scenarioEnv) bool {
 			mark, ok = "FAIL", false
 		}
 	}
-	fmt.Fprintf(env.out, "%s %2d. an overseer unseals the denied COPY\n          expected %q, got %s\n", mark, len(scenario)+3, want, got)
+	fmt.Fprintf(env.out, "%s %2d. an overseer unseals the denied COPY\n          expected %q, got %s\n", mark, len(scenario)+4, want, got)
 
 	if ok {
 		fmt.Fprintln(env.out, "scenario: every outcome was as expected")
@@ -489,4 +501,44 @@ func sameReport(ctx context.Context, env scenarioEnv) (bool, string, error) {
 		// The log may have grown between the two reads: try again.
 	}
 	return false, "the recomputed report differs from /api/report", nil
+}
+
+// tamperedCopyFails copies the log, flips one byte of the entry bundle the
+// checkpoint covers last, and expects verification of the copy to fail.
+func tamperedCopyFails(ctx context.Context, env scenarioEnv) error {
+	dir, err := os.MkdirTemp("", "custodes-tampered-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.CopyFS(dir, os.DirFS(env.logDir)); err != nil {
+		return fmt.Errorf("couldn't copy the log: %w", err)
+	}
+	cp, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(cp), "\n")
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || size == 0 {
+		return fmt.Errorf("the checkpoint has no entries")
+	}
+	last := (size - 1) / layout.EntryBundleWidth
+	bundle := filepath.Join(dir, layout.EntriesPath(last, layout.PartialTileSize(0, last, size)))
+	b, err := os.ReadFile(bundle)
+	if err != nil {
+		return fmt.Errorf("couldn't read the last entry bundle: %w", err)
+	}
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(bundle, b, 0o644); err != nil {
+		return err
+	}
+	src, err := translog.OpenSource(dir)
+	if err != nil {
+		return err
+	}
+	if _, err := translog.Verify(ctx, src, env.vkey, translog.VerifyOptions{}); err == nil {
+		return fmt.Errorf("the modified copy verified")
+	}
+	return nil
 }
