@@ -37,7 +37,7 @@ func runStack(ctx context.Context, o *options, dir string, tl *tools, log *slog.
 		return err
 	}
 	defer cluster.Stop()
-	cfg, path, err := configure(ctx, cluster, dir, log)
+	cfg, path, err := configure(ctx, cluster, dir, o.subjects, log)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 		say("bench: warm-up, %v per target and mode", o.warmup)
 		for _, tg := range targets {
 			for _, mode := range modes {
-				if _, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.warmup, dir, "warmup"); err != nil {
+				if _, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.warmup, dir, "warmup", script(o.subjects)); err != nil {
 					return err
 				}
 			}
@@ -109,7 +109,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 					return err
 				}
 				cpu0 := cpuTime(d.gateway.Process.Pid)
-				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r))
+				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r), script(o.subjects))
 				if err != nil {
 					return err
 				}
@@ -150,7 +150,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 		added := ours - direct
 		t.add(row{
 			figure:   fmt.Sprintf("p99 latency added vs direct, -M %s, %d clients (all rounds' transactions)", mode, o.clients),
-			baseline: fmt.Sprintf("direct %.2f ms (PgBouncer %.2f ms, +%.2f)", direct, bouncer, bouncer-direct),
+			baseline: fmt.Sprintf("direct %.2f ms (PgBouncer %.2f ms, %+.2f)", direct, bouncer, bouncer-direct),
 			ours:     fmt.Sprintf("%.2f ms, %+.2f ms", ours, added),
 			ratio:    fmt.Sprintf("%.1f× direct", ours/direct),
 			required: "≤ +5 ms", goal: "≤ +2 ms",
@@ -177,18 +177,26 @@ func profile(ctx context.Context, o *options, tl *tools, custodes target, dir st
 			time.Sleep(time.Second) // let the clients connect first
 			perr = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", d.pprof, secs), file)
 		})
+		// What the gateway's backends wait for in PostgreSQL.
+		var waits map[string]int
+		var samples int
+		wg.Go(func() {
+			time.Sleep(time.Second)
+			waits, samples = sampleWaits(ctx, d, time.Duration(secs)*time.Second)
+		})
 		// Where the sessions wait, mid-run: the CPU profile shows only
 		// what runs.
 		wg.Go(func() {
 			time.Sleep(o.duration / 2)
 			fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", d.pprof), filepath.Join(o.profile, "goroutines-"+mode+".txt"))
 		})
-		res, err := pgbench(ctx, tl.pgbench, custodes, mode, o.clients, o.threads, o.duration, dir, "profile")
+		res, err := pgbench(ctx, tl.pgbench, custodes, mode, o.clients, o.threads, o.duration, dir, "profile", script(o.subjects))
 		wg.Wait()
 		if err != nil {
 			return err
 		}
 		say("  %.0f tps while profiled (%d transactions)", res.tps, len(res.latencies))
+		printWaits(filepath.Join(o.profile, "waits-"+mode+".txt"), waits, samples)
 		if perr != nil {
 			return perr
 		}

@@ -61,6 +61,7 @@ type options struct {
 	appendDuration time.Duration
 	logEntries     uint64
 	sessions       int
+	subjects       int
 	profile        string
 	custodes       string
 	skip           map[string]bool
@@ -81,6 +82,7 @@ func main() {
 	flag.DurationVar(&o.appendDuration, "append-duration", 10*time.Second, "length of one append-throughput run")
 	flag.Uint64Var(&o.logEntries, "log-entries", 100000, "entries of the generated log for verify and report (DESIGN.md's figure is for 1000000)")
 	flag.IntVar(&o.sessions, "sessions", 100, "open sessions for the gateway RSS figure")
+	flag.IntVar(&o.subjects, "subjects", 3, "distinct subjects the load reads, persons 101 to 100+N, all listed by W-DEMO-1 (DESIGN.md's figure: 3)")
 	flag.StringVar(&o.profile, "profile", "", "after the rounds, take CPU profiles of custodes under pgbench load into `DIR` (cpu-prepared.pprof, cpu-simple.pprof)")
 	flag.StringVar(&o.custodes, "custodes", "", "custodes `binary` to run (default: go build ./cmd/custodes)")
 	flag.StringVar(&skip, "skip", "", "comma-separated phases to leave out: pgbench, rss, append, verify")
@@ -92,8 +94,12 @@ func main() {
 			o.skip[s] = true
 		}
 	}
-	if o.rounds < 1 || o.clients < 1 || o.threads < 1 || o.sessions < 1 || o.logEntries < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds, -clients, -threads, -sessions and -log-entries must be at least 1")
+	if o.rounds < 1 || o.clients < 1 || o.threads < 1 || o.sessions < 1 || o.logEntries < 1 || o.subjects < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds, -clients, -threads, -sessions, -subjects and -log-entries must be at least 1")
+		os.Exit(2)
+	}
+	if o.subjects > o.persons-100 {
+		fmt.Fprintln(os.Stderr, "bench: -subjects must leave room in -persons (persons 101 to 100+subjects)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -98,9 +98,9 @@ func loadData(ctx context.Context, c *pgcluster.Cluster, persons int) error {
 
 // configure writes custodes.yaml the way internal/teststack does, with no
 // coverage caps (they would stop a long run, not measure it), runs setup and
-// issues the demo's authority W-DEMO-1, signed by the deployment's
-// approver.
-func configure(ctx context.Context, c *pgcluster.Cluster, dir string, log *slog.Logger) (*config.Config, string, error) {
+// issues the demo's authority W-DEMO-1 for persons 101 to 100+subjects,
+// signed by the deployment's approver.
+func configure(ctx context.Context, c *pgcluster.Cluster, dir string, subjects int, log *slog.Logger) (*config.Config, string, error) {
 	skey, vkey, err := translog.GenerateKey(benchOrigin)
 	if err != nil {
 		return nil, "", err
@@ -185,8 +185,12 @@ func configure(ctx context.Context, c *pgcluster.Cluster, dir string, log *slog.
 		return nil, "", err
 	}
 	from := time.Now().Add(-time.Hour).Truncate(time.Second)
+	listed := make([]int64, subjects)
+	for i := range listed {
+		listed[i] = 101 + int64(i)
+	}
 	a := &authority.Statement{ID: authorityID, Kind: "judicial_warrant", Reference: "BENCH-1", Tenant: "agency", Unit: "newark",
-		Datasets: []string{"*"}, Subjects: []int64{101, 102, 103}, NotBefore: from, NotAfter: from.Add(7 * 24 * time.Hour)}
+		Datasets: []string{"*"}, Subjects: listed, NotBefore: from, NotAfter: from.Add(7 * 24 * time.Hour)}
 	signed, err := authority.Sign(a, approver)
 	if err != nil {
 		return nil, "", err
