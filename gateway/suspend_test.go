@@ -67,7 +67,7 @@ func TestSuspendUnit(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`custodes_statements_total{decision="deny",rule="AUP-8"} 2`, `custodes_statements_total{decision="allow",rule=""}`, "custodes_sessions 2", "custodes_log_integrated_entries", "custodes_statement_seconds_bucket"} {
+	for _, want := range []string{`custodes_statements_total{decision="deny",rule="AUP-8"} 2`, `custodes_statements_total{decision="allow",rule=""}`, "custodes_sessions 2", "custodes_log_integrated_entries", "custodes_statement_seconds_bucket", `custodes_coverage_subjects{unit="newark"} 3`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -162,6 +162,22 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	reg.MustRegister(s.gateway.Metrics()...)
 	reg.MustRegister(s.tlog.Metrics()...)
+	for _, u := range cfg.Tenant.Units {
+		unit := u.Name
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "custodes_coverage_subjects",
+			Help:        "Distinct subjects the unit received rows about within the coverage window (AUP-6).",
+			ConstLabels: prometheus.Labels{"unit": unit},
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			c, err := s.control.Coverage(ctx, cfg.Tenant.Name, unit, nil, cfg.Coverage.Window.Duration)
+			if err != nil {
+				return -1
+			}
+			return float64(c.Unit)
+		}))
+	}
 	s.console = console.New(console.Config{
 		LogDir:      cfg.Path(cfg.Log.Dir),
 		Origin:      cfg.Log.Origin,
