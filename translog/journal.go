@@ -46,9 +46,13 @@ const journalFile = "journal"
 // waits beyond it (back-pressure instead of unbounded memory).
 const maxJournalLag = 20000
 
-// integrateChunk is the most records added to Tessera before waiting for
-// their indices.
-const integrateChunk = 2048
+// The integrator adds at most chunk records to Tessera before waiting for
+// all their indices, and chunk is below Tessera's batch size. So no chunk
+// ever fills a batch, only Tessera's timer flushes it, and each chunk is
+// one batch: Tessera's queue sends batches to its worker after unlocking,
+// so two batches in flight at once (one flushed by size, one by the timer)
+// could be sequenced out of order — seen under load as an index 1024 (one
+// batch) off. Waiting per chunk keeps at most one batch in flight.
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -64,8 +68,9 @@ type waiter struct {
 
 // journal owns the journal file and the integration of its records.
 type journal struct {
-	f   *os.File
-	add tessera.AddFn
+	f     *os.File
+	add   tessera.AddFn
+	chunk int // records per Tessera batch, below its size trigger
 
 	mu         sync.Mutex
 	cond       *sync.Cond // signals: new records to flush, integration progress
@@ -86,7 +91,7 @@ type journal struct {
 // openJournal reads dir's journal, keeps the records Tessera has not
 // integrated (size is Tessera's integrated size) for integration, and
 // starts the flusher and integrator.
-func openJournal(dir string, size uint64, add tessera.AddFn) (*journal, error) {
+func openJournal(dir string, size uint64, add tessera.AddFn, chunk int) (*journal, error) {
 	jdir := filepath.Join(dir, ".journal")
 	if err := os.MkdirAll(jdir, 0o700); err != nil {
 		return nil, fmt.Errorf("couldn't create journal directory: %w", err)
@@ -95,7 +100,7 @@ func openJournal(dir string, size uint64, add tessera.AddFn) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open journal: %w", err)
 	}
-	j := &journal{f: f, add: add, next: size, integrated: size,
+	j := &journal{f: f, add: add, chunk: max(1, chunk), next: size, integrated: size,
 		flusherDone: make(chan struct{}), integratorDone: make(chan struct{})}
 	j.cond = sync.NewCond(&j.mu)
 	good, err := j.replay(size)
@@ -286,7 +291,7 @@ func (j *journal) integrator() {
 			j.mu.Unlock()
 			return
 		}
-		chunk := j.queue[:min(len(j.queue), integrateChunk)]
+		chunk := j.queue[:min(len(j.queue), j.chunk)]
 		j.mu.Unlock()
 
 		futures := make([]tessera.IndexFuture, len(chunk))

@@ -150,7 +150,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		stop()
 		return nil, fmt.Errorf("couldn't open log: %d entries sequenced but %d integrated (%v)", next, size, err)
 	}
-	j, err := openJournal(opts.Dir, size, appender.Add)
+	j, err := openJournal(opts.Dir, size, appender.Add, int(opts.BatchMaxSize)-1)
 	if err != nil {
 		stop()
 		return nil, err
