@@ -42,7 +42,6 @@ import (
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/demodata"
 	"github.com/custodes/custodes/pgcluster"
-	"github.com/custodes/custodes/scram"
 	"github.com/custodes/custodes/seal"
 	"github.com/custodes/custodes/service"
 	"github.com/custodes/custodes/setup"
@@ -322,24 +321,9 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 		}
 	}
 	addr := net.JoinHostPort(cluster.Host(), strconv.Itoa(cluster.Port()))
-	analyst := func(name string) (config.Analyst, error) {
-		v, err := scram.Hash(name)
-		return config.Analyst{Name: name, SCRAM: v}, err
-	}
-	var units []config.Unit
-	for _, u := range []struct {
-		name     string
-		analysts []string
-	}{{"newark", []string{"alice", "bob"}}, {"houston", []string{"carol"}}} {
-		unit := config.Unit{Name: u.name}
-		for _, n := range u.analysts {
-			a, err := analyst(n)
-			if err != nil {
-				return nil, err
-			}
-			unit.Analysts = append(unit.Analysts, a)
-		}
-		units = append(units, unit)
+	units, err := demodata.Units()
+	if err != nil {
+		return nil, err
 	}
 	cfg := &config.Config{
 		Backend:           config.Backend{URL: fmt.Sprintf("postgres://custodes_gateway:%s@%s/agency?sslmode=disable", secret(), addr)},
@@ -352,9 +336,7 @@ func newConfig(dir string, cluster *pgcluster.Cluster) (*config.Config, error) {
 		Approvers:         []string{avkey},
 		Storage:           config.Storage{Interval: config.Duration{Duration: 10 * time.Minute}, ExpectedAdmins: []string{"postgres"}},
 	}
-	for _, d := range demodata.Datasets() {
-		cfg.Datasets = append(cfg.Datasets, config.Dataset{Table: d.Table, SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected})
-	}
+	cfg.Datasets = demodata.ConfigDatasets()
 	return cfg, nil
 }
 

@@ -24,7 +24,6 @@ import (
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/demodata"
 	"github.com/custodes/custodes/pgtest"
-	"github.com/custodes/custodes/scram"
 	"github.com/custodes/custodes/seal"
 	"github.com/custodes/custodes/service"
 	"github.com/custodes/custodes/setup"
@@ -112,23 +111,10 @@ func Start(t testing.TB, persons int) *Stack {
 		Approvers:         []string{avkey},
 		Storage:           config.Storage{ExpectedAdmins: []string{"postgres"}},
 	}
-	for _, u := range []struct {
-		name     string
-		analysts []string
-	}{{"newark", []string{"alice", "bob"}}, {"houston", []string{"carol"}}} {
-		unit := config.Unit{Name: u.name}
-		for _, a := range u.analysts {
-			v, err := scram.Hash(a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			unit.Analysts = append(unit.Analysts, config.Analyst{Name: a, SCRAM: v})
-		}
-		cfg.Tenant.Units = append(cfg.Tenant.Units, unit)
+	if cfg.Tenant.Units, err = demodata.Units(); err != nil {
+		t.Fatal(err)
 	}
-	for _, d := range demodata.Datasets() {
-		cfg.Datasets = append(cfg.Datasets, config.Dataset{Table: d.Table, SubjectKey: d.SubjectKey, Category: d.Category, Protected: d.Protected})
-	}
+	cfg.Datasets = demodata.ConfigDatasets()
 	b, err := cfg.Marshal()
 	if err != nil {
 		t.Fatal(err)
