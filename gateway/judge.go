@@ -159,7 +159,7 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 		default:
 			v.authority = a
 			req.Authority = policyAuthority(a, cfg.Tenant, time.Now())
-			if a.Signed(cfg.Approvers) != nil {
+			if !s.srv.signed(a) {
 				req.Authority.Active = false // forged or altered: not an authority at all
 			}
 		}
@@ -334,7 +334,7 @@ func (s *session) checkAuthority(ctx context.Context, id string) *denial {
 		return deny(fmt.Sprintf("authority %s does not exist", id), "check the authority id with your approver")
 	case err != nil:
 		return &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-9"), reason: "the control state is unavailable", hint: "try again later"}
-	case a.Signed(s.srv.cfg.Approvers) != nil:
+	case !s.srv.signed(a):
 		return deny(fmt.Sprintf("authority %s does not carry a valid approver signature", id), "ask a registered approver to issue it")
 	case a.Tenant != s.srv.cfg.Tenant || a.Unit != s.unit:
 		return deny(fmt.Sprintf("authority %s belongs to another unit, not %s", id, s.unit), "use an authority issued to your unit")
@@ -495,4 +495,22 @@ func classText(c string) string {
 		return "COPY … FROM writes data"
 	}
 	return "statements of class " + c + " are not allowed"
+}
+
+// signed reports whether a carries its approver's valid signature over
+// exactly its stored fields. Verifying is an Ed25519 check on every
+// statement's hot path, so the outcome is remembered per authority, keyed by
+// its stored text and signature: any change to either is verified afresh.
+func (srv *Server) signed(a *control.Authority) bool {
+	text, err := a.Statement().Text()
+	if err != nil {
+		return false
+	}
+	key := text + "\x00" + a.Approver + "\x00" + string(a.Signature)
+	if ok, hit := srv.verified.Load(key); hit {
+		return ok.(bool)
+	}
+	ok := a.Signed(srv.cfg.Approvers) == nil
+	srv.verified.Store(key, ok)
+	return ok
 }

@@ -139,6 +139,8 @@ type Server struct {
 	log *slog.Logger
 	cat *catalog // immutable after New
 	m   *metrics
+	// verified remembers authority signature checks (see signed).
+	verified sync.Map
 
 	mu       sync.Mutex
 	sessions map[uint64]*session // by the (pid, key) the client was given
