@@ -3,13 +3,16 @@ package translog
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/transparency-dev/tessera"
 )
@@ -28,19 +31,43 @@ import (
 // fails closed: every later Append errors, so no row is released against
 // an index that is not the published one.
 //
+// A record may carry a sidecar: private bytes that belong with the entry
+// but are never published (the gateway's sealed detail and the subjects a
+// unit received). The sidecar is durable in the same fdatasync as its
+// entry, so "the entry exists" and "its sidecar exists" cannot come apart
+// in a crash. After it is durable, a single applier goroutine hands
+// sidecars, in index order and in batches, to Options.Sidecars, retrying
+// until it succeeds; the journal keeps every record whose sidecar has not
+// been applied.
+//
 // Crash safety: after kill -9, Open reads Tessera's integrated size S and
 // the journal; records with index ≥ S were promised but not integrated, and
-// are integrated again, in order, before any new Append. A torn record at
-// the journal's tail (a crash mid-write, never acknowledged) is cut off.
-// Once every record is integrated the journal is truncated.
+// are integrated again, in order, before any new Append. Every sidecar still
+// in the journal is applied again before Open returns (so applying must be
+// idempotent). A torn record at the journal's tail (a crash mid-write,
+// never acknowledged) is cut off. Once every record is integrated and every
+// sidecar applied, the journal is truncated.
 //
 // Record format, little-endian:
 //
-//	index  uint64   the entry's index in the log
-//	length uint32   of data, at most MaxEntrySize
-//	crc    uint32   CRC-32C of index, length and data
-//	data   [length]byte
-const journalFile = "journal"
+//	index   uint64   the entry's index in the log
+//	length  uint32   of data, at most MaxEntrySize
+//	sidelen uint32   of side, at most MaxSidecarSize
+//	crc     uint32   CRC-32C (Castagnoli) of index, length, sidelen, data and side
+//	data    [length]byte
+//	side    [sidelen]byte
+const (
+	journalFile   = "journal.2"
+	journalV1File = "journal" // records without sidecars, before custodes had them
+	headerSize    = 20
+)
+
+// MaxSidecarSize bounds one entry's sidecar.
+const MaxSidecarSize = 1 << 20
+
+// truncateAt is the journal size beyond which a fully integrated and applied
+// journal is started afresh; Open re-applies every sidecar left in it.
+const truncateAt = 8 << 20
 
 // maxJournalLag bounds the entries journaled but not yet in Tessera; Append
 // waits beyond it (back-pressure instead of unbounded memory).
@@ -59,7 +86,20 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 type jrecord struct {
 	index uint64
 	data  []byte
+	side  []byte
 }
+
+// Sidecar is the private part of one entry, handed to Options.Sidecars.
+type Sidecar struct {
+	Index uint64 // the entry's index in the log
+	Data  []byte
+}
+
+// SidecarFunc stores sidecars, in index order. Contract: once it returns nil
+// the sidecars are durable where it keeps them; it may be called again with
+// sidecars it has already stored (after a crash) and must then change
+// nothing. On error the same batch is retried.
+type SidecarFunc func(ctx context.Context, sides []Sidecar) error
 
 type waiter struct {
 	index uint64
@@ -71,6 +111,8 @@ type journal struct {
 	f     *os.File
 	add   tessera.AddFn
 	chunk int // records per Tessera batch, below its size trigger
+	apply SidecarFunc
+	log   *slog.Logger
 
 	mu         sync.Mutex
 	cond       *sync.Cond // signals: new records to flush, integration progress
@@ -78,6 +120,7 @@ type journal struct {
 	buf        []byte     // encoded records not yet written
 	waiters    []waiter   // Appends waiting for buf's fdatasync
 	queue      []jrecord  // durable records not yet integrated, in order
+	sides      []jrecord  // durable records whose sidecar is not yet applied, in order
 	integrated uint64     // every index below is in Tessera
 	size       int64      // bytes in the journal file
 	failed     error      // set once: the log no longer accepts entries
@@ -85,23 +128,26 @@ type journal struct {
 	flushed    bool         // the flusher has exited: nothing more will be queued
 	syncs      atomic.Int64 // fdatasyncs done, for tests
 
-	flusherDone, integratorDone chan struct{}
+	flusherDone, integratorDone, applierDone chan struct{}
 }
 
 // openJournal reads dir's journal, keeps the records Tessera has not
 // integrated (size is Tessera's integrated size) for integration, and
 // starts the flusher and integrator.
-func openJournal(dir string, size uint64, add tessera.AddFn, chunk int) (*journal, error) {
+func openJournal(ctx context.Context, dir string, size uint64, add tessera.AddFn, chunk int, apply SidecarFunc, lg *slog.Logger) (*journal, error) {
 	jdir := filepath.Join(dir, ".journal")
 	if err := os.MkdirAll(jdir, 0o700); err != nil {
 		return nil, fmt.Errorf("couldn't create journal directory: %w", err)
+	}
+	if err := retireV1(jdir, size); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(jdir, journalFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open journal: %w", err)
 	}
-	j := &journal{f: f, add: add, chunk: max(1, chunk), next: size, integrated: size,
-		flusherDone: make(chan struct{}), integratorDone: make(chan struct{})}
+	j := &journal{f: f, add: add, chunk: max(1, chunk), apply: apply, log: lg, next: size, integrated: size,
+		flusherDone: make(chan struct{}), integratorDone: make(chan struct{}), applierDone: make(chan struct{})}
 	j.cond = sync.NewCond(&j.mu)
 	good, err := j.replay(size)
 	if err != nil {
@@ -128,7 +174,72 @@ func openJournal(dir string, size uint64, add tessera.AddFn, chunk int) (*journa
 	}
 	go j.flusher()
 	go j.integrator()
+	go j.applier()
+	// Sidecars left in the journal may not have been applied before the
+	// crash: callers (the gateway's coverage, the overseer's details) rely
+	// on them once Open returns.
+	if apply == nil {
+		return j, nil
+	}
+	if err := j.waitApplied(ctx); err != nil {
+		j.close()
+		return nil, err
+	}
 	return j, nil
+}
+
+// retireV1 removes the journal of earlier versions, whose records carry no
+// sidecar, once Tessera holds all of them; otherwise it refuses, rather than
+// lose entries that were promised.
+func retireV1(jdir string, size uint64) error {
+	path := filepath.Join(jdir, journalV1File)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("couldn't read old journal: %w", err)
+	}
+	for len(b) >= 16 {
+		idx := binary.LittleEndian.Uint64(b[0:8])
+		n := int(binary.LittleEndian.Uint32(b[8:12]))
+		if n > MaxEntrySize || len(b) < 16+n {
+			break // a torn tail: never acknowledged
+		}
+		h := crc32.New(crcTable)
+		h.Write(b[:12])
+		h.Write(b[16 : 16+n])
+		if h.Sum32() != binary.LittleEndian.Uint32(b[12:16]) {
+			break
+		}
+		if idx >= size {
+			return fmt.Errorf("couldn't open journal: %s holds entry %d, which the log has not integrated; run the custodes version that wrote it once to integrate it", path, idx)
+		}
+		b = b[16+n:]
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("couldn't remove old journal: %w", err)
+	}
+	return nil
+}
+
+// waitApplied waits until every sidecar durable so far is applied.
+func (j *journal) waitApplied(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		j.mu.Lock()
+		j.cond.Broadcast()
+		j.mu.Unlock()
+	})
+	defer stop()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for len(j.sides) > 0 && j.failed == nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("couldn't apply the journal's sidecars: %w", context.Cause(ctx))
+		}
+		j.cond.Wait()
+	}
+	return j.failed
 }
 
 // replay reads the journal and queues the records at or after size.
@@ -136,7 +247,7 @@ func (j *journal) replay(size uint64) (good int64, err error) {
 	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	var hdr [16]byte
+	var hdr [headerSize]byte
 	expect := size
 	for {
 		if _, err := io.ReadFull(j.f, hdr[:]); err != nil {
@@ -144,37 +255,44 @@ func (j *journal) replay(size uint64) (good int64, err error) {
 		}
 		idx := binary.LittleEndian.Uint64(hdr[0:8])
 		n := binary.LittleEndian.Uint32(hdr[8:12])
-		crc := binary.LittleEndian.Uint32(hdr[12:16])
-		if n > MaxEntrySize {
+		sn := binary.LittleEndian.Uint32(hdr[12:16])
+		crc := binary.LittleEndian.Uint32(hdr[16:20])
+		if n > MaxEntrySize || sn > MaxSidecarSize {
 			return good, nil
 		}
-		data := make([]byte, n)
-		if _, err := io.ReadFull(j.f, data); err != nil {
+		body := make([]byte, n+sn)
+		if _, err := io.ReadFull(j.f, body); err != nil {
 			return good, nil
 		}
 		h := crc32.New(crcTable)
-		h.Write(hdr[:12])
-		h.Write(data)
+		h.Write(hdr[:16])
+		h.Write(body)
 		if h.Sum32() != crc {
 			return good, nil // torn or damaged tail
 		}
-		good += int64(16 + n)
+		good += int64(headerSize) + int64(n) + int64(sn)
+		r := jrecord{idx, body[:n:n], nil}
+		if sn > 0 {
+			r.side = body[n:]
+			// Applied or not before the crash: apply again (idempotent).
+			j.sides = append(j.sides, r)
+		}
 		if idx < size {
 			continue // integrated before the crash
 		}
 		if idx != expect {
 			return 0, fmt.Errorf("couldn't replay journal: record %d follows %d; the journal and the log disagree", idx, expect-1)
 		}
-		j.queue = append(j.queue, jrecord{idx, data})
+		j.queue = append(j.queue, r)
 		expect++
 		j.next = expect
 	}
 }
 
 // append journals data and returns its index once it is durable.
-func (j *journal) append(ctx context.Context, data []byte) (uint64, error) {
+func (j *journal) append(ctx context.Context, data, side []byte) (uint64, error) {
 	j.mu.Lock()
-	for j.failed == nil && !j.closing && uint64(len(j.queue))+uint64(len(j.waiters)) >= maxJournalLag {
+	for j.failed == nil && !j.closing && uint64(len(j.queue))+uint64(len(j.sides))+uint64(len(j.waiters)) >= maxJournalLag {
 		j.cond.Wait() // back-pressure: Tessera is behind
 	}
 	if j.failed != nil {
@@ -187,7 +305,7 @@ func (j *journal) append(ctx context.Context, data []byte) (uint64, error) {
 	}
 	idx := j.next
 	j.next++
-	j.buf = appendRecord(j.buf, idx, data)
+	j.buf = appendRecord(j.buf, idx, data, side)
 	w := waiter{idx, make(chan error, 1)}
 	j.waiters = append(j.waiters, w)
 	j.cond.Broadcast()
@@ -207,18 +325,20 @@ func (j *journal) append(ctx context.Context, data []byte) (uint64, error) {
 }
 
 // appendRecord encodes one journal record onto b.
-func appendRecord(b []byte, idx uint64, data []byte) []byte {
-	var hdr [16]byte
+func appendRecord(b []byte, idx uint64, data, side []byte) []byte {
+	var hdr [headerSize]byte
 	binary.LittleEndian.PutUint64(hdr[0:8], idx)
 	binary.LittleEndian.PutUint32(hdr[8:12], uint32(len(data)))
+	binary.LittleEndian.PutUint32(hdr[12:16], uint32(len(side)))
 	h := crc32.New(crcTable)
-	h.Write(hdr[:12])
+	h.Write(hdr[:16])
 	h.Write(data)
-	binary.LittleEndian.PutUint32(hdr[12:16], h.Sum32())
-	return append(append(b, hdr[:]...), data...)
+	h.Write(side)
+	binary.LittleEndian.PutUint32(hdr[16:20], h.Sum32())
+	return append(append(append(b, hdr[:]...), data...), side...)
 }
 
-func encodeRecord(idx uint64, data []byte) []byte { return appendRecord(nil, idx, data) }
+func encodeRecord(idx uint64, data, side []byte) []byte { return appendRecord(nil, idx, data, side) }
 
 // flusher writes and fdatasyncs journaled records in groups.
 func (j *journal) flusher() {
@@ -243,8 +363,13 @@ func (j *journal) flusher() {
 		for range waiters {
 			idx := binary.LittleEndian.Uint64(buf[off:])
 			n := int(binary.LittleEndian.Uint32(buf[off+8:]))
-			recs = append(recs, jrecord{idx, buf[off+16 : off+16+n]})
-			off += 16 + n
+			sn := int(binary.LittleEndian.Uint32(buf[off+12:]))
+			r := jrecord{idx, buf[off+headerSize : off+headerSize+n : off+headerSize+n], nil}
+			if sn > 0 {
+				r.side = buf[off+headerSize+n : off+headerSize+n+sn : off+headerSize+n+sn]
+			}
+			recs = append(recs, r)
+			off += headerSize + n + sn
 		}
 		failed := j.failed
 		j.mu.Unlock()
@@ -269,6 +394,11 @@ func (j *journal) flusher() {
 		if err == nil {
 			j.size += int64(len(buf))
 			j.queue = append(j.queue, recs...)
+			for _, r := range recs {
+				if r.side != nil {
+					j.sides = append(j.sides, r)
+				}
+			}
 		}
 		j.cond.Broadcast()
 		j.mu.Unlock()
@@ -323,17 +453,84 @@ func (j *journal) integrator() {
 		j.queue = j.queue[len(chunk):]
 		if len(j.queue) == 0 {
 			j.queue = nil
-			// Everything is in Tessera: start the journal afresh once it
-			// has grown, while no write is in flight (the flusher takes
-			// the lock before writing).
-			if j.size > 64<<20 && len(j.waiters) == 0 && len(j.buf) == 0 {
-				if terr := j.f.Truncate(0); terr == nil {
-					j.f.Seek(0, io.SeekStart)
-					j.f.Sync()
-					j.size = 0
-				}
-			}
 		}
+		j.maybeTruncate()
+		j.cond.Broadcast()
+		j.mu.Unlock()
+	}
+}
+
+// maybeTruncate starts the journal afresh once it has grown and everything
+// in it is in Tessera and applied, while no write is in flight (the flusher
+// takes the lock before writing). j.mu is held.
+func (j *journal) maybeTruncate() {
+	if j.size <= truncateAt || len(j.queue) > 0 || len(j.sides) > 0 || len(j.waiters) > 0 || len(j.buf) > 0 {
+		return
+	}
+	if err := j.f.Truncate(0); err == nil {
+		j.f.Seek(0, io.SeekStart)
+		j.f.Sync()
+		j.size = 0
+	}
+}
+
+// maxApplyBatch bounds the sidecars of one SidecarFunc call.
+const maxApplyBatch = 512
+
+// applier hands durable sidecars to j.apply in order, retrying each batch
+// until it is stored. It gives up only when closing and the batch has kept
+// failing for closeTimeout: the sidecars stay in the journal and the next
+// Open applies them.
+func (j *journal) applier() {
+	defer close(j.applierDone)
+	var failingSince time.Time
+	backoff := 10 * time.Millisecond
+	for {
+		j.mu.Lock()
+		for (len(j.sides) == 0 || j.apply == nil) && !j.flushed && j.failed == nil {
+			j.cond.Wait()
+		}
+		if len(j.sides) == 0 || j.apply == nil {
+			// Without a store the sidecars stay in the journal (it is not
+			// truncated) for an Open that has one.
+			j.mu.Unlock()
+			return
+		}
+		batch := j.sides[:min(len(j.sides), maxApplyBatch)]
+		closing := j.closing
+		j.mu.Unlock()
+
+		sides := make([]Sidecar, len(batch))
+		for i, r := range batch {
+			sides[i] = Sidecar{Index: r.index, Data: r.side}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := j.apply(ctx, sides)
+		cancel()
+		if err != nil {
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			j.log.Error("couldn't store entries' sidecars; retrying", "first", sides[0].Index, "count", len(sides), "err", err)
+			if closing && time.Since(failingSince) > closeTimeout {
+				j.log.Error("giving up on sidecars at close; the next open applies them", "first", sides[0].Index)
+				j.mu.Lock()
+				j.sides = nil
+				j.cond.Broadcast()
+				j.mu.Unlock()
+				return
+			}
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		failingSince, backoff = time.Time{}, 10*time.Millisecond
+		j.mu.Lock()
+		j.sides = j.sides[len(batch):]
+		if len(j.sides) == 0 {
+			j.sides = nil
+		}
+		j.maybeTruncate()
 		j.cond.Broadcast()
 		j.mu.Unlock()
 	}
@@ -351,6 +548,10 @@ func (j *journal) close() error {
 	j.cond.Broadcast()
 	j.mu.Unlock()
 	<-j.integratorDone
+	j.mu.Lock()
+	j.cond.Broadcast()
+	j.mu.Unlock()
+	<-j.applierDone
 	j.mu.Lock()
 	err := j.failed
 	j.mu.Unlock()

@@ -53,7 +53,7 @@ func TestJournalReplay(t *testing.T) {
 	// Tessera.
 	var buf []byte
 	for i := uint64(5); i < 8; i++ {
-		buf = append(buf, encodeRecord(i, entryData(int(i)))...)
+		buf = append(buf, encodeRecord(i, entryData(int(i)), nil)...)
 	}
 	f, _ := os.OpenFile(filepath.Join(dir, ".journal", journalFile), os.O_WRONLY|os.O_APPEND, 0)
 	f.Write(buf)

@@ -48,6 +48,13 @@ type Options struct {
 	// witnesses: checkpoints are published with the log's signature alone.
 	Witnesses       []Witness
 	MinCosignatures int
+
+	// Sidecars stores the private sidecars of entries appended with
+	// AppendWith, after they are durable in the journal (see journal.go).
+	// Open applies any left in the journal before it returns. Nil: the log
+	// refuses AppendWith, and keeps sidecars found in the journal for an
+	// Open that has a store.
+	Sidecars SidecarFunc
 }
 
 // Witness is one witness the log asks to cosign its checkpoints.
@@ -150,7 +157,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		stop()
 		return nil, fmt.Errorf("couldn't open log: %d entries sequenced but %d integrated (%v)", next, size, err)
 	}
-	j, err := openJournal(opts.Dir, size, appender.Add, int(opts.BatchMaxSize)-1)
+	j, err := openJournal(ctx, opts.Dir, size, appender.Add, int(opts.BatchMaxSize)-1, opts.Sidecars, lg)
 	if err != nil {
 		stop()
 		return nil, err
@@ -206,8 +213,24 @@ var errClosed = errors.New("couldn't append to log: log is closed")
 // them behind it, and a checkpoint covering them is published within
 // CheckpointInterval once integrated.
 func (l *Log) Append(ctx context.Context, data []byte) (uint64, error) {
+	return l.AppendWith(ctx, data, nil)
+}
+
+// AppendWith is Append with a sidecar: private bytes durable with the entry
+// (in the same journal fdatasync) and handed to Options.Sidecars after, but
+// never published. An empty side is no sidecar.
+func (l *Log) AppendWith(ctx context.Context, data, side []byte) (uint64, error) {
 	if len(data) > MaxEntrySize {
 		return 0, fmt.Errorf("couldn't append to log: entry is %d bytes, more than %d", len(data), MaxEntrySize)
+	}
+	if len(side) > MaxSidecarSize {
+		return 0, fmt.Errorf("couldn't append to log: sidecar is %d bytes, more than %d", len(side), MaxSidecarSize)
+	}
+	if len(side) > 0 && l.journal.apply == nil {
+		return 0, errors.New("couldn't append to log: no sidecar store is configured")
+	}
+	if len(side) == 0 {
+		side = nil
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -219,7 +242,7 @@ func (l *Log) Append(ctx context.Context, data []byte) (uint64, error) {
 	l.mu.RUnlock()
 	// Durable once the journal's group fdatasync covers it; its index is
 	// the journal's, which the integrator makes Tessera's (see journal.go).
-	return l.journal.append(ctx, data)
+	return l.journal.append(ctx, data, side)
 }
 
 // Close stops accepting entries, waits for the Appends in flight, waits for
