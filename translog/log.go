@@ -223,6 +223,9 @@ func (l *Log) AppendWith(ctx context.Context, data, side []byte) (uint64, error)
 	if len(data) > MaxEntrySize {
 		return 0, fmt.Errorf("couldn't append to log: entry is %d bytes, more than %d", len(data), MaxEntrySize)
 	}
+	if len(data) == 0 {
+		return 0, errors.New("couldn't append to log: empty entry")
+	}
 	if len(side) > MaxSidecarSize {
 		return 0, fmt.Errorf("couldn't append to log: sidecar is %d bytes, more than %d", len(side), MaxSidecarSize)
 	}
