@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,8 @@ type DB struct {
 	// pseudonymKey keys analyst pseudonyms and authority commitments; loaded
 	// once at Open, never changes.
 	pseudonymKey []byte
+	// cache is set by Watch: nil, nothing is cached.
+	cache atomic.Pointer[cache]
 }
 
 // Open connects to the control database, whose schema `custodes setup` has
@@ -135,8 +138,29 @@ var ErrNotFound = errors.New("not found")
 const authorityColumns = `id, kind, reference, tenant, unit, datasets, subjects, max_subjects,
 	not_before, not_after, approver, signature, status, issued_at`
 
-// Authority returns the authority with id, or ErrNotFound.
+// Authority returns the authority with id, or ErrNotFound. The result may
+// be shared with other callers (see Watch): do not modify it.
 func (db *DB) Authority(ctx context.Context, id string) (*Authority, error) {
+	c := db.cache.Load()
+	if c == nil {
+		return db.readAuthority(ctx, id)
+	}
+	a, ok, gen := lookup(c, c.auth, id)
+	if ok {
+		if a == nil {
+			return nil, ErrNotFound
+		}
+		return a, nil
+	}
+	at := time.Now()
+	a, err := db.readAuthority(ctx, id)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		store(c, c.auth, id, a, gen, at)
+	}
+	return a, err
+}
+
+func (db *DB) readAuthority(ctx context.Context, id string) (*Authority, error) {
 	var a Authority
 	err := db.pool.QueryRow(ctx, `SELECT `+authorityColumns+` FROM custodes.authorities WHERE id = $1`, id).Scan(
 		&a.ID, &a.Kind, &a.Reference, &a.Tenant, &a.Unit, &a.Datasets, &a.Subjects, &a.MaxSubjects,
@@ -179,6 +203,7 @@ func (db *DB) InsertAuthority(ctx context.Context, a *Authority) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("couldn't store authority %s: %w", a.ID, err)
 	}
+	db.cache.Load().invalidate()
 	return tag.RowsAffected() == 1, nil
 }
 
@@ -191,6 +216,23 @@ func nonNil(s []int64) []int64 {
 
 // Suspension returns whether tenant, or unit within it, is suspended, and why.
 func (db *DB) Suspension(ctx context.Context, tenant, unit string) (suspended bool, reason string, err error) {
+	c := db.cache.Load()
+	if c == nil {
+		return db.readSuspension(ctx, tenant, unit)
+	}
+	k := [2]string{tenant, unit}
+	v, ok, gen := lookup(c, c.susp, k)
+	if ok {
+		return v.suspended, v.reason, nil
+	}
+	at := time.Now()
+	if suspended, reason, err = db.readSuspension(ctx, tenant, unit); err == nil {
+		store(c, c.susp, k, suspension{suspended, reason}, gen, at)
+	}
+	return suspended, reason, err
+}
+
+func (db *DB) readSuspension(ctx context.Context, tenant, unit string) (suspended bool, reason string, err error) {
 	err = db.pool.QueryRow(ctx, `SELECT reason FROM custodes.suspensions
 		WHERE tenant = $1 AND unit IN ('', $2) ORDER BY unit LIMIT 1`, tenant, unit).Scan(&reason)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -200,25 +242,6 @@ func (db *DB) Suspension(ctx context.Context, tenant, unit string) (suspended bo
 		return false, "", fmt.Errorf("couldn't read suspensions: %w", err)
 	}
 	return true, reason, nil
-}
-
-// SaveDetail stores a sealed detail under its commitment and, when tokens
-// are given, records that unit received rows about them — in one
-// statement, so one commit. Storing the same detail twice is harmless.
-func (db *DB) SaveDetail(ctx context.Context, commitment [32]byte, body []byte, tenant, unit string, tokens []string) error {
-	if tokens == nil {
-		tokens = []string{}
-	}
-	_, err := db.pool.Exec(ctx, `
-		WITH d AS (INSERT INTO custodes.details (commitment, body) VALUES ($1, $2) ON CONFLICT DO NOTHING)
-		INSERT INTO custodes.coverage (tenant, unit, token)
-		SELECT $3, $4, t FROM unnest($5::text[]) t
-		ON CONFLICT (tenant, unit, token) DO UPDATE SET last_seen = now()`,
-		commitment[:], body, tenant, unit, tokens)
-	if err != nil {
-		return fmt.Errorf("couldn't store sealed detail: %w", err)
-	}
-	return nil
 }
 
 // Detail returns the sealed detail stored under commitment, or ErrNotFound.
@@ -239,6 +262,7 @@ func (db *DB) Suspend(ctx context.Context, tenant, unit, reason string) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("couldn't suspend: %w", err)
 	}
+	db.cache.Load().invalidate()
 	return tag.RowsAffected() == 1, nil
 }
 
@@ -249,6 +273,7 @@ func (db *DB) Resume(ctx context.Context, tenant, unit string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("couldn't resume: %w", err)
 	}
+	db.cache.Load().invalidate()
 	return tag.RowsAffected() == 1, nil
 }
 
@@ -279,6 +304,7 @@ func (db *DB) Revoke(ctx context.Context, tenant, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("couldn't revoke: %w", err)
 	}
+	db.cache.Load().invalidate()
 	return tag.RowsAffected() == 1, nil
 }
 

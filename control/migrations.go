@@ -77,6 +77,19 @@ CREATE TABLE custodes.policies (
 	entry        bigint NOT NULL
 );
 `,
+	// 4: gateways cache authorities and suspensions, and hear of every
+	// change to them on this channel (control.DB.Watch).
+	`
+CREATE FUNCTION custodes.notify_state() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('custodes_state', TG_TABLE_NAME);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER authorities_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custodes.authorities
+	FOR EACH STATEMENT EXECUTE FUNCTION custodes.notify_state();
+CREATE TRIGGER suspensions_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custodes.suspensions
+	FOR EACH STATEMENT EXECUTE FUNCTION custodes.notify_state();
+`,
 }
 
 // Migrate brings the control schema up to date. It is idempotent and safe to

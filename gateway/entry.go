@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/custodes/custodes/control"
 	"github.com/custodes/custodes/record"
 )
 
@@ -35,11 +36,13 @@ type entryT = record.Entry
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-// appendEntry stores the sealed detail (and the coverage of tokens, in the
-// same transaction), then appends the entry, and returns its index. The
-// detail goes first so that every entry's detail exists; coverage goes
-// first so that a crash can only over-count what the unit received.
+// appendEntry appends the entry with its private part (the sealed detail,
+// and the coverage of tokens) journaled beside it, durable in the same
+// fdatasync, and returns its index. So no entry exists without its detail,
+// and no row is released before the unit's coverage of it is durable; the
+// control database receives both behind the journal (control.Private).
 func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail, tokens ...string) (uint64, error) {
+	var side []byte
 	if det != nil {
 		nonce := make([]byte, 16)
 		rand.Read(nonce)
@@ -55,8 +58,9 @@ func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail
 		if err != nil {
 			return 0, err
 		}
-		if err := srv.cfg.State.SaveDetail(ctx, e.Detail, sealed, e.Tenant, e.Unit, tokens); err != nil {
-			return 0, err
+		p := &control.Private{Commitment: e.Detail, Sealed: sealed, Tenant: e.Tenant, Unit: e.Unit, Tokens: tokens, Seen: e.Time}
+		if side, err = p.Marshal(); err != nil {
+			return 0, fmt.Errorf("couldn't encode private record: %w", err)
 		}
 	}
 	b, err := e.Marshal()
@@ -64,7 +68,7 @@ func (srv *Server) appendEntry(ctx context.Context, e *record.Entry, det *detail
 		return 0, fmt.Errorf("couldn't encode entry: %w", err)
 	}
 	start := time.Now()
-	idx, err := srv.cfg.Log.Append(ctx, b)
+	idx, err := srv.cfg.Log.AppendWith(ctx, b, side)
 	if err != nil {
 		return 0, fmt.Errorf("couldn't append entry: %w", err)
 	}

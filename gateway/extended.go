@@ -23,7 +23,7 @@ func isLocal(st *analysis.Statement) bool {
 
 func (s *session) parse(ctx context.Context, m *pgproto3.Parse) error {
 	query := strings.Clone(m.Query)
-	stmts, err := analysis.AnalyzeWith(query, s.srv.cat)
+	stmts, err := s.srv.analyses.analyze(query, s.srv.cat)
 	if err != nil {
 		return s.denyInBatch(ctx, s.refuse(ctx, query, "unknown", "AUP-9", "the statement could not be parsed: "+err.Error(), "check the SQL syntax"))
 	}

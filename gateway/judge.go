@@ -166,10 +166,7 @@ func (s *session) judge(ctx context.Context, st *analysis.Statement, authority s
 	}
 	if v.personLevel {
 		// AUP-6 before execution: a unit already over its cap gets nothing.
-		cov, err := cfg.State.Coverage(ctx, cfg.Tenant, s.unit, nil, cfg.CoverageWindow)
-		if err != nil {
-			return s.unjudgeable(v, "the coverage state is unavailable")
-		}
+		cov := s.srv.cov.Counts(s.unit)
 		req.Coverage = policy.Coverage{UnitSubjects: cov.Unit, UnitCap: cfg.UnitCap, TenantSubjects: cov.Tenant, TenantCap: cfg.TenantCap}
 	}
 

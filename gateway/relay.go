@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -38,6 +39,7 @@ type op struct {
 	// tokens and subjects are what the result guard counted, for the entry.
 	tokens   []string
 	subjects int64
+	seen     time.Time // when the result's subjects were counted (coverage)
 }
 
 func (s *session) expect(kind opKind, v *verdict) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/custodes/custodes/control"
 	"github.com/custodes/custodes/policy"
 )
 
@@ -76,13 +77,15 @@ func (s *session) judgeResult(ctx context.Context, o *op, final bool) *denial {
 	req := *o.v.req
 	req.Phase = policy.PhaseResult
 	req.ResultSubjects = n
-	cov, err := cfg.State.Coverage(ctx, cfg.Tenant, s.unit, tokens, cfg.CoverageWindow)
-	if err != nil {
-		s.srv.log.Error("couldn't read coverage", "err", err)
-		return &denial{rules: ruleList(cfg.Policy, "AUP-9"), reason: "the coverage state is unavailable", hint: "try again later; nothing was released"}
-	}
-	req.Coverage = policy.Coverage{UnitSubjects: cov.Unit, UnitCap: cfg.UnitCap, TenantSubjects: cov.Tenant, TenantCap: cfg.TenantCap}
-	dec := cfg.Policy.Decide(&req)
+	// A completed, allowed result's subjects are counted at once (Admit):
+	// they are released as soon as the entry is durable.
+	var dec policy.Decision
+	o.seen = now()
+	cov, _ := s.srv.cov.Admit(s.unit, tokens, o.seen, func(cov control.CoverageCounts) bool {
+		req.Coverage = policy.Coverage{UnitSubjects: cov.Unit, UnitCap: cfg.UnitCap, TenantSubjects: cov.Tenant, TenantCap: cfg.TenantCap}
+		dec = cfg.Policy.Decide(&req)
+		return dec.Allow && final
+	})
 	if dec.Allow {
 		return nil
 	}
@@ -145,6 +148,9 @@ func (s *session) recordAllowedCounted(ctx context.Context, o *op) (uint64, erro
 	e, det := s.statementEntry(o.v, "allow", nil)
 	e.Rows = uint64(o.rows)
 	s.countEntry(e, det, o)
+	if !o.seen.IsZero() {
+		e.Time = o.seen // the sighting's time, so coverage and the entry agree
+	}
 	return s.srv.appendEntry(ctx, e, det, o.tokens...)
 }
 

@@ -39,6 +39,10 @@ type Recorder interface {
 	// index. Once Append returns nil the entry survives a crash and its index
 	// is final; on error nothing was recorded and the gateway must deny.
 	Append(ctx context.Context, entry []byte) (uint64, error)
+	// AppendWith is Append with a private sidecar, durable with the entry
+	// and stored in the control state behind it (see control.Private);
+	// the log never publishes it.
+	AppendWith(ctx context.Context, entry, side []byte) (uint64, error)
 	// Origin is the log's name, quoted in every denial.
 	Origin() string
 }
@@ -53,16 +57,10 @@ type State interface {
 	Pseudonym(tenant, analyst string) string
 	// AuthorityCommitment is the public commitment to an authority id.
 	AuthorityCommitment(id string) string
-	// SaveDetail stores the sealed detail of an entry before the entry is
-	// appended. It must be durable once it returns.
-	// With tokens, it also records, in the same transaction, that unit
-	// received rows about them: durable once it returns.
-	SaveDetail(ctx context.Context, commitment [32]byte, body []byte, tenant, unit string, tokens []string) error
 	// SubjectToken is the keyed pseudonymous token of a subject.
 	SubjectToken(tenant, subject string) string
-	// Coverage counts the distinct subjects unit and tenant have received
-	// within window, as they would be with tokens added.
-	Coverage(ctx context.Context, tenant, unit string, tokens []string, window time.Duration) (control.CoverageCounts, error)
+	// The coverage stored so far, which the gateway counts on from there.
+	SightingSource
 }
 
 // Scope is the database-enforced scope of each backend session (row-level
@@ -139,6 +137,9 @@ type Server struct {
 	log *slog.Logger
 	cat *catalog // immutable after New
 	m   *metrics
+	cov *coverage
+	// analyses remembers recent statement texts' analyses.
+	analyses analyses
 	// verified remembers authority signature checks (see signed).
 	verified sync.Map
 
@@ -182,7 +183,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, cat: cat, sessions: map[uint64]*session{}}
+	srv := &Server{cfg: cfg, log: cfg.Logger, cat: cat, sessions: map[uint64]*session{}, cov: newCoverage(cfg.CoverageWindow)}
+	if err := srv.cov.load(ctx, cfg.State, cfg.Tenant); err != nil {
+		return nil, fmt.Errorf("couldn't load coverage: %w", err)
+	}
 	srv.m = newMetrics(srv)
 	return srv, nil
 }
@@ -193,6 +197,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { <-ctx.Done(); ln.Close() }()
+	go s.refreshCoverage(ctx)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {

@@ -20,7 +20,7 @@ import (
 // custodes.authority in between.
 func (s *session) simpleQuery(ctx context.Context, sql string) error {
 	defer func() { s.skipping = false }()
-	stmts, err := analysis.AnalyzeWith(sql, s.srv.cat)
+	stmts, err := s.srv.analyses.analyze(sql, s.srv.cat)
 	if err != nil {
 		d := s.refuse(ctx, sql, "unknown", "AUP-9", "the statement could not be parsed: "+err.Error(), "check the SQL syntax")
 		s.sendDenial(d, false)

@@ -110,12 +110,21 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 		return nil, fmt.Errorf("backend.url: %w", err)
 	}
 
+	if s.control, err = control.Open(ctx, cfg.Control.URL); err != nil {
+		return nil, err
+	}
+	log.Info("control state open", "database", cfg.ControlDatabase())
+
+	// The control database stores what each entry keeps private (its
+	// sealed detail and coverage), from the journal, after the entry is
+	// durable: so it must be open first, and closed last.
 	s.tlog, err = translog.Open(ctx, translog.Options{
 		Dir:             cfg.Path(cfg.Log.Dir),
 		SignerKey:       strings.TrimSpace(string(keyText)),
 		Logger:          log.With("component", "log"),
 		Witnesses:       witnesses(cfg.Log.Witnesses),
 		MinCosignatures: cfg.Log.MinCosignatures,
+		Sidecars:        s.storePrivate,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open the transparency log: %w", err)
@@ -125,10 +134,6 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	}
 	log.Info("log open", "dir", cfg.Path(cfg.Log.Dir), "origin", cfg.Log.Origin)
 
-	if s.control, err = control.Open(ctx, cfg.Control.URL); err != nil {
-		return nil, err
-	}
-	log.Info("control state open", "database", cfg.ControlDatabase())
 	if s.scope, err = control.OpenScope(ctx, cfg.Control.URL, cfg.BackendDatabase()); err != nil {
 		return nil, err
 	}
@@ -389,6 +394,9 @@ func (s *Service) Serve(ctx context.Context, ready func()) error {
 	defer stopGateway()
 	gwDone := make(chan error, 1)
 	httpDone := make(chan error, 1)
+	// Authorities and suspensions are cached while serving, with every
+	// change heard of through the control database (control.DB.Watch).
+	s.control.Watch(gctx, s.log.With("component", "control"))
 	go func() { gwDone <- s.gateway.Serve(gctx, pgln) }()
 	go func() {
 		if err := hs.Serve(httpln); !errors.Is(err, http.ErrServerClosed) {
@@ -424,19 +432,37 @@ func (s *Service) Serve(ctx context.Context, ready func()) error {
 	return first
 }
 
-// Close releases everything Open acquired.
+// Close releases everything Open acquired. The log goes first: closing it
+// stores the last entries' private parts in the control database.
 func (s *Service) Close() {
+	if s.tlog != nil {
+		if err := s.tlog.Close(); err != nil {
+			s.log.Error("couldn't close the log", "err", err)
+		}
+	}
 	if s.scope != nil {
 		s.scope.Close()
 	}
 	if s.control != nil {
 		s.control.Close()
 	}
-	if s.tlog != nil {
-		if err := s.tlog.Close(); err != nil {
-			s.log.Error("couldn't close the log", "err", err)
+}
+
+// storePrivate is the log's sidecar store: the gateway journals each
+// entry's control.Private beside it.
+func (s *Service) storePrivate(ctx context.Context, sides []translog.Sidecar) error {
+	ps := make([]*control.Private, 0, len(sides))
+	for _, sd := range sides {
+		p, err := control.ParsePrivate(sd.Data)
+		if err != nil {
+			// Written by this program, read back from its own journal: a
+			// parse failure is damage, and retrying will not mend it.
+			s.log.Error("skipping a damaged private record in the journal", "entry", sd.Index, "err", err)
+			continue
 		}
+		ps = append(ps, p)
 	}
+	return s.control.StorePrivate(ctx, ps)
 }
 
 func witnesses(ws []config.Witness) []translog.Witness {
