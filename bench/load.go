@@ -109,6 +109,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 					return err
 				}
 				cpu0 := cpuTime(d.gateway.Process.Pid)
+				js0, _ := readJournalStats(ctx, d)
 				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r), script(o.subjects))
 				if err != nil {
 					return err
@@ -118,6 +119,9 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 					// The gateway's own CPU per transaction: what it costs
 					// when it is not waiting.
 					gw = fmt.Sprintf("  gateway CPU %.0f µs/transaction", (cpuTime(d.gateway.Process.Pid)-cpu0).Seconds()*1e6/float64(len(res.latencies)))
+					if js, err := readJournalStats(ctx, d); err == nil {
+						gw += js.since(js0)
+					}
 				}
 				k := key{tg.name, mode}
 				tps[k] = append(tps[k], res.tps)

@@ -95,8 +95,8 @@ func loadData(ctx context.Context, c *pgcluster.Cluster, persons int) error {
 	return nil
 }
 
-// configure writes custodes.yaml the way internal/teststack does, with no
-// coverage caps (they would stop a long run, not measure it), runs setup and
+// configure writes custodes.yaml the way internal/teststack does, with
+// coverage caps the load stays within, runs setup and
 // issues the demo's authority W-DEMO-1 for persons 101 to 100+subjects,
 // signed by the deployment's approver.
 func configure(ctx context.Context, c *pgcluster.Cluster, dir string, subjects int, log *slog.Logger) (*config.Config, string, error) {
@@ -135,10 +135,12 @@ func configure(ctx context.Context, c *pgcluster.Cluster, dir string, subjects i
 		Log:               config.Log{Dir: "log", Origin: benchOrigin, KeyFile: "log.key"},
 		OperatorTokenFile: "operator.token",
 		Tenant:            config.Tenant{Name: "agency"},
-		Coverage:          config.Coverage{UnitCap: 0, TenantCap: 0}, // no caps
-		Overseers:         []string{recipient},
-		Approvers:         []string{avkey},
-		Storage:           config.Storage{ExpectedAdmins: []string{"postgres"}},
+		// The demo's unit cap, or room for the subjects the load reads:
+		// caps are checked on every statement, as in a deployment.
+		Coverage:  config.Coverage{UnitCap: max(200, 2*int64(subjects)), TenantCap: max(1000, 4*int64(subjects))},
+		Overseers: []string{recipient},
+		Approvers: []string{avkey},
+		Storage:   config.Storage{ExpectedAdmins: []string{"postgres"}},
 	}
 	if cfg.Tenant.Units, err = demodata.Units(); err != nil {
 		return nil, "", err

@@ -37,9 +37,14 @@ type Options struct {
 	// tree has grown: the delay before an appended entry is publicly
 	// verifiable. Default 1s; Tessera's minimum is 100ms.
 	CheckpointInterval time.Duration
-	// BatchMaxSize and BatchMaxAge bound a group commit: concurrent Appends
-	// are written and fsynced together once BatchMaxSize are waiting or the
-	// oldest has waited BatchMaxAge. Defaults 1024 and 2ms.
+	// BatchMaxSize and BatchMaxAge bound Tessera's batches: journaled
+	// entries are integrated into the tree in batches of fewer than
+	// BatchMaxSize, one every BatchMaxAge at most. An Append waits for the
+	// journal, never for a batch, so these trade only the delay before
+	// entries are in the public tree (and the checkpoint after it) against
+	// Tessera's cost per batch — several file writes and directory
+	// fsyncs. Defaults 4096 and 25ms: at most 160,000 entries/s, and
+	// 40 batches/s however slow the load.
 	BatchMaxSize uint
 	BatchMaxAge  time.Duration
 
@@ -65,8 +70,8 @@ type Witness struct {
 
 const (
 	defaultCheckpointInterval = time.Second
-	defaultBatchMaxSize       = 1024
-	defaultBatchMaxAge        = 2 * time.Millisecond
+	defaultBatchMaxSize       = 4096
+	defaultBatchMaxAge        = 25 * time.Millisecond
 	closeTimeout              = 30 * time.Second
 )
 

@@ -28,5 +28,15 @@ func (l *Log) Metrics() []prometheus.Collector {
 			Name: "custodes_log_fsyncs_total",
 			Help: "Journal fdatasyncs: each makes a group of appends durable.",
 		}, func() float64 { return float64(j.syncs.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "custodes_log_sidecars_pending",
+			Help: "Entries durable in the journal whose private part (sealed detail, coverage) is not yet in the control database.",
+		}, func() float64 {
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			return float64(len(j.sides))
+		}),
+		j.syncTime,
+		j.groupSize,
 	}
 }
