@@ -37,8 +37,12 @@
 // The operator logs in by pasting the token into a form: the console then
 // keeps a session (an HttpOnly, SameSite=Strict cookie, Secure over TLS)
 // and every form that changes anything carries the session's CSRF token,
-// checked in constant time. The JSON API takes only the bearer header, so
-// a browser's cookie never authorises it.
+// checked in constant time. Sessions live in this process's memory only
+// (see session.go): a restart signs every operator out. The JSON API takes
+// only the bearer header, so a browser's cookie never authorises it. Every
+// token presented, in the form or the header, counts against the client's
+// allowance of wrong tokens (see limit.go): five, then one a minute, then
+// 429.
 package console
 
 import (
@@ -48,6 +52,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -77,6 +82,9 @@ type Config struct {
 	// Operator carries out the operator's actions and feeds the console.
 	Operator Operator
 	Logger   *slog.Logger
+	// Now is the console's clock, for the login limit and session expiry;
+	// time.Now if nil (tests set it).
+	Now func() time.Time
 }
 
 // Caps are the coverage caps of AUP-6: the most distinct subjects a unit
@@ -89,10 +97,14 @@ func New(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	c := &console{
 		cfg:      cfg,
 		reports:  newReports(cfg.LogDir, cfg.VerifierKey),
-		sessions: newSessions(),
+		sessions: newSessions(cfg.Now),
+		limit:    newLoginLimiter(cfg.Now, cfg.Logger),
 	}
 	mux := http.NewServeMux()
 
@@ -122,7 +134,7 @@ func New(cfg Config) http.Handler {
 	mux.Handle("POST /ops/revocations", c.form(c.revokeForm))
 
 	// The operator's API: the bearer token only.
-	mux.Handle("GET /metrics", bearer(cfg.Token, promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
+	mux.Handle("GET /metrics", c.bearer(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
 	c.api(mux)
 	return securityHeaders(mux)
 }
@@ -132,6 +144,8 @@ type console struct {
 	cfg      Config
 	reports  *reports
 	sessions *sessions
+	// limit counts wrong operator tokens per client.
+	limit *loginLimiter
 }
 
 // csp allows scripts, styles, images and connections from the console

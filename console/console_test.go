@@ -273,7 +273,7 @@ func TestOperatorConsole(t *testing.T) {
 		code int
 	}{
 		"no CSRF token":    {"", nil, 403},
-		"wrong CSRF token": {csrf[:len(csrf)-1] + "A", nil, 403},
+		"wrong CSRF token": {wrong, nil, 403},
 		"other origin":     {csrf, []string{"Origin", "http://evil.example"}, 403},
 		"prefixed CSRF":    {"x" + csrf, nil, 403},
 		"doubled CSRF":     {csrf + csrf, nil, 403},

@@ -70,15 +70,29 @@ type Alert struct {
 var ErrBadRequest = errors.New("bad request")
 
 // bearer admits requests bearing the operator token, compared in constant
-// time; anything else gets 401 and no detail.
-func bearer(token string, h http.Handler) http.Handler {
+// time; anything else gets 401 and no detail. A presented token spends one
+// of the client's attempts first: with none left, 429 and no comparison.
+func (c *console) bearer(h http.Handler) http.Handler {
+	unauthorized := func(w http.ResponseWriter) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="custodes"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !tokenOK(token, got) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="custodes"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		if !ok {
+			unauthorized(w)
 			return
 		}
+		if ok, wait := c.limit.attempt(r); !ok {
+			tooMany(w, wait)
+			return
+		}
+		if !tokenOK(c.cfg.Token, got) {
+			c.limit.refused(r)
+			unauthorized(w)
+			return
+		}
+		c.limit.accepted(r)
 		h.ServeHTTP(w, r)
 	})
 }
@@ -91,18 +105,18 @@ func tokenOK(token, got string) bool {
 
 // api mounts the JSON API under /ops/api/.
 func (c *console) api(mux *http.ServeMux) {
-	op, tok := c.cfg.Operator, c.cfg.Token
-	mux.Handle("POST /ops/api/suspend", bearer(tok, c.action(op.Suspend)))
-	mux.Handle("POST /ops/api/resume", bearer(tok, c.action(op.Resume)))
-	mux.Handle("POST /ops/api/authorities", bearer(tok, c.signedAction(func(ctx context.Context, b []byte) (any, error) {
+	op, bearer := c.cfg.Operator, c.bearer
+	mux.Handle("POST /ops/api/suspend", bearer(c.action(op.Suspend)))
+	mux.Handle("POST /ops/api/resume", bearer(c.action(op.Resume)))
+	mux.Handle("POST /ops/api/authorities", bearer(c.signedAction(func(ctx context.Context, b []byte) (any, error) {
 		created, idx, err := op.IssueAuthority(ctx, b)
 		return IssueResponse{Entry: idx, Created: created}, err
 	})))
-	mux.Handle("POST /ops/api/revocations", bearer(tok, c.signedAction(func(ctx context.Context, b []byte) (any, error) {
+	mux.Handle("POST /ops/api/revocations", bearer(c.signedAction(func(ctx context.Context, b []byte) (any, error) {
 		idx, err := op.RevokeAuthority(ctx, b)
 		return ActionResponse{Entry: idx}, err
 	})))
-	mux.Handle("GET /ops/api/authorities", bearer(tok, c.list(func(ctx context.Context) (any, error) {
+	mux.Handle("GET /ops/api/authorities", bearer(c.list(func(ctx context.Context) (any, error) {
 		as, err := op.Authorities(ctx)
 		if err != nil {
 			return nil, err
@@ -120,13 +134,13 @@ func (c *console) api(mux *http.ServeMux) {
 		}
 		return out, nil
 	})))
-	mux.Handle("GET /ops/api/suspensions", bearer(tok, c.list(func(ctx context.Context) (any, error) {
+	mux.Handle("GET /ops/api/suspensions", bearer(c.list(func(ctx context.Context) (any, error) {
 		return op.Suspensions(ctx)
 	})))
-	mux.Handle("GET /ops/api/coverage", bearer(tok, c.list(func(ctx context.Context) (any, error) {
+	mux.Handle("GET /ops/api/coverage", bearer(c.list(func(ctx context.Context) (any, error) {
 		return op.Coverage(ctx)
 	})))
-	mux.Handle("GET /ops/api/alerts", bearer(tok, c.list(func(ctx context.Context) (any, error) {
+	mux.Handle("GET /ops/api/alerts", bearer(c.list(func(ctx context.Context) (any, error) {
 		return op.Alerts(ctx)
 	})))
 }

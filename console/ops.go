@@ -14,11 +14,13 @@ import (
 type loginPage struct {
 	page
 	Refused bool
+	TooMany bool // out of attempts (limit.go)
 }
 
 type opsData struct {
 	page
 	CSRF        string
+	SessionEnds time.Time // if not used before then
 	Flash       string
 	FlashOK     bool
 	Tenant      string
@@ -53,7 +55,7 @@ func (c *console) opsPage(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, loginTmpl, &loginPage{page: page{Title: "Operator login", Origin: c.cfg.Origin, Nav: "ops"}})
 		return
 	}
-	d := &opsData{page: page{Title: "Operator console", Origin: c.cfg.Origin, Nav: "ops"}, CSRF: x.csrf}
+	d := &opsData{page: page{Title: "Operator console", Origin: c.cfg.Origin, Nav: "ops"}, CSRF: x.csrf, SessionEnds: c.sessions.endsOf(x)}
 	d.Flash, d.FlashOK = c.sessions.takeFlash(x)
 	ctx := r.Context()
 	op := c.cfg.Operator

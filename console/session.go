@@ -10,29 +10,46 @@ import (
 )
 
 // Sessions of the operator's console. A session is created by the login
-// form and lives in memory, in this process only: a restart, a logout or
-// twelve hours end it.
+// form and lives in memory, in this process only — nothing of it is
+// written anywhere, so several console replicas do not share sessions and
+// a restart signs every operator out. A session ends at logout, after
+// sessionIdle without a request, or sessionLifetime after login,
+// whichever comes first. At most maxSessions are kept: a login beyond
+// that ends the session closest to its end (and logs that it did).
 const (
 	sessionCookie   = "custodes_ops"
 	sessionLifetime = 12 * time.Hour
+	sessionIdle     = time.Hour
 	maxSessions     = 64
 	maxFormBytes    = 128 << 10
 )
 
 type session struct {
 	csrf    string
-	expires time.Time
+	expires time.Time // sessionLifetime after login
+	used    time.Time // the last request
 	// flash is the outcome of the last action, shown once.
 	flash   string
 	flashOK bool
 }
 
-type sessions struct {
-	mu sync.Mutex
-	m  map[string]*session
+// ends is when the session ends if it is not used again.
+func (x *session) ends() time.Time {
+	if idle := x.used.Add(sessionIdle); idle.Before(x.expires) {
+		return idle
+	}
+	return x.expires
 }
 
-func newSessions() *sessions { return &sessions{m: map[string]*session{}} }
+type sessions struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]*session
+}
+
+func newSessions(now func() time.Time) *sessions {
+	return &sessions{now: now, m: map[string]*session{}}
+}
 
 func randomToken() string {
 	b := make([]byte, 32)
@@ -40,33 +57,37 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// create starts a session and returns its id. Beyond maxSessions, expired
-// sessions go first, then the one closest to expiring.
-func (s *sessions) create() (string, *session) {
+// create starts a session and returns its id, and how many live
+// sessions it ended to stay within maxSessions. Ended sessions go first,
+// then the ones closest to their end.
+func (s *sessions) create() (string, *session, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	for id, x := range s.m {
-		if now.After(x.expires) {
+		if !now.Before(x.ends()) {
 			delete(s.m, id)
 		}
 	}
+	evicted := 0
 	for len(s.m) >= maxSessions {
 		var oldest string
 		for id, x := range s.m {
-			if oldest == "" || x.expires.Before(s.m[oldest].expires) {
+			if oldest == "" || x.ends().Before(s.m[oldest].ends()) {
 				oldest = id
 			}
 		}
 		delete(s.m, oldest)
+		evicted++
 	}
 	id := randomToken()
-	x := &session{csrf: randomToken(), expires: now.Add(sessionLifetime)}
+	x := &session{csrf: randomToken(), expires: now.Add(sessionLifetime), used: now}
 	s.m[id] = x
-	return id, x
+	return id, x, evicted
 }
 
-// get returns the request's live session, or nil.
+// get returns the request's live session, or nil, and counts the request
+// as the session's use.
 func (s *sessions) get(r *http.Request) (string, *session) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -78,11 +99,27 @@ func (s *sessions) get(r *http.Request) (string, *session) {
 	if x == nil {
 		return "", nil
 	}
-	if time.Now().After(x.expires) {
+	now := s.now()
+	if !now.Before(x.ends()) {
 		delete(s.m, ck.Value)
 		return "", nil
 	}
+	x.used = now
 	return ck.Value, x
+}
+
+// endsOf is when x ends if it is not used again.
+func (s *sessions) endsOf(x *session) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return x.ends()
+}
+
+// count is the number of sessions kept, ended or not.
+func (s *sessions) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }
 
 func (s *sessions) delete(id string) {
@@ -120,24 +157,41 @@ func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge 
 }
 
 // login checks the token from the form and starts a session. A wrong
-// token gets 401 and the form again, with no detail.
+// token gets 401 and the form again, with no detail; a client out of
+// attempts gets 429 and the form, its token not compared (limit.go).
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if !tokenOK(c.cfg.Token, r.PostFormValue("token")) {
-		c.cfg.Logger.Warn("operator login refused", "remote", r.RemoteAddr)
-		noStore(w)
+	token := r.PostFormValue("token")
+	noStore(w)
+	if token != "" {
+		if ok, wait := c.limit.attempt(r); !ok {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			w.WriteHeader(http.StatusTooManyRequests)
+			c.render(w, r, loginTmpl, &loginPage{page: page{Title: "Operator login", Origin: c.cfg.Origin, Nav: "ops"}, TooMany: true})
+			return
+		}
+	}
+	if !tokenOK(c.cfg.Token, token) {
+		if token != "" {
+			c.limit.refused(r)
+		}
 		w.WriteHeader(http.StatusUnauthorized)
-		c.render(w, r, loginTmpl, &loginPage{page: page{Title: "Operator login", Nav: "ops"}, Refused: true})
+		c.render(w, r, loginTmpl, &loginPage{page: page{Title: "Operator login", Origin: c.cfg.Origin, Nav: "ops"}, Refused: true})
 		return
 	}
-	id, _ := c.sessions.create()
+	c.limit.accepted(r)
+	id, _, evicted := c.sessions.create()
+	if evicted > 0 {
+		c.cfg.Logger.Warn("operator sessions ended to make room for a login", "ended", evicted, "max", maxSessions)
+	}
 	setSessionCookie(w, r, id, int(sessionLifetime/time.Second))
-	c.cfg.Logger.Info("operator logged in", "remote", r.RemoteAddr)
+	c.cfg.Logger.Info("operator logged in", "remote", r.RemoteAddr, "sessions", c.sessions.count())
 	http.Redirect(w, r, "/ops/", http.StatusSeeOther)
 }
 
 func (c *console) logout(w http.ResponseWriter, r *http.Request, id string, _ *session) {
 	c.sessions.delete(id)
+	c.cfg.Logger.Info("operator logged out", "remote", r.RemoteAddr)
 	setSessionCookie(w, r, "", -1)
 	http.Redirect(w, r, "/ops/", http.StatusSeeOther)
 }
