@@ -16,8 +16,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // alerts.time_zone works where the system has no zoneinfo
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/mod/sumdb/note"
@@ -79,6 +81,10 @@ type Config struct {
 
 	// Storage configures the storage attestations.
 	Storage Storage `yaml:"storage,omitempty"`
+
+	// Alerts sets when the operator's console raises an alert. Optional:
+	// every threshold has a default.
+	Alerts Alerts `yaml:"alerts,omitempty"`
 
 	// dir is the directory the file was loaded from; relative paths resolve
 	// against it.
@@ -194,17 +200,188 @@ type Coverage struct {
 type Storage struct {
 	// Interval between samples. Default "1h".
 	Interval Duration `yaml:"interval,omitempty"`
-	// GrowthAlertRatio raises an alert when stored bytes grow by more than
-	// this factor within GrowthWindow. Default 3; 0 is not allowed — set a
-	// large ratio to quiet it.
-	GrowthAlertRatio float64 `yaml:"growth_alert_ratio,omitempty"`
-	// GrowthWindow is the window for GrowthAlertRatio. Default "4320h" (180
-	// days).
-	GrowthWindow Duration `yaml:"growth_window,omitempty"`
 	// ExpectedAdmins are roles known to be able to read everything (the
 	// server's bootstrap superuser): attested, but not alerted on.
 	ExpectedAdmins []string `yaml:"expected_admins,omitempty"`
+
+	// LegacyGrowthAlertRatio and LegacyGrowthWindow are the old names of
+	// alerts.storage_growth_ratio and alerts.storage_growth_window. A file
+	// that still has them loads as if it said the new names (and the demo
+	// rewrites its file with the new ones); a file with both an old and
+	// a new name is refused. Deprecated: use the alerts section.
+	LegacyGrowthAlertRatio float64  `yaml:"growth_alert_ratio,omitempty"`
+	LegacyGrowthWindow     Duration `yaml:"growth_window,omitempty"`
 }
+
+// Alerts are the thresholds of the operator's alerts (the console's /ops/
+// page and GET /ops/api/alerts). Apart from the storage growth alert,
+// which the storage sampler records as a log entry, alerts are computed
+// from the public log when the console is asked, so changing a threshold
+// and restarting re-judges the whole log with it. Alerts change nothing
+// the gateway allows or denies: they tell the operator where to look.
+//
+// A threshold left out (or 0) takes its default; to quiet an alert, set
+// a threshold it cannot reach.
+type Alerts struct {
+	// CoveragePercent raises a "coverage" alert when a unit, or the
+	// tenant, has received rows about this percentage of its AUP-6 cap or
+	// more within coverage.window. Default 80; 1 to 100. Scopes with no
+	// cap never raise it.
+	CoveragePercent int64 `yaml:"coverage_percent,omitempty"`
+
+	// Denials raises a "denials" alert when one analyst has been denied
+	// this many statements or more within DenialWindow. Default 5.
+	Denials int `yaml:"denials,omitempty"`
+	// DenialWindow is the window Denials are counted in. Default "1h";
+	// from "1m" to "168h" (the console keeps the window's denials in
+	// memory).
+	DenialWindow Duration `yaml:"denial_window,omitempty"`
+
+	// AuthorityUseFactor raises an "authority_use" alert when an
+	// authority has been used, over its life, for this many times more
+	// distinct subjects than it allows in one statement (the subjects it
+	// lists, or its max_subjects): at the default, a lead for 5 people
+	// that has reached 50. Default 10; at least 2.
+	AuthorityUseFactor int64 `yaml:"authority_use_factor,omitempty"`
+
+	// WorkingHours are the tenant's working hours, "HH:MM-HH:MM" in
+	// TimeZone. A unit's bulk attempts (statements denied by AUP-3)
+	// outside them within the last 24 hours raise an "after_hours" alert
+	// once there are AfterHoursAttempts of them. The end may come before
+	// the start for a night shift ("22:00-06:00"); "00:00-24:00" makes
+	// every hour a working hour, which quiets the alert. Default
+	// "06:00-20:00".
+	WorkingHours Hours `yaml:"working_hours,omitempty"`
+	// TimeZone is the IANA name of the time zone of WorkingHours, for
+	// example "America/New_York" (the binary carries the time zone
+	// database). Default "UTC".
+	TimeZone string `yaml:"time_zone,omitempty"`
+	// AfterHoursAttempts is how many bulk attempts outside working hours
+	// one unit makes within 24 hours before the alert is raised. Default 1.
+	AfterHoursAttempts int `yaml:"after_hours_attempts,omitempty"`
+
+	// StorageGrowthRatio raises a "storage_growth" alert entry in the log
+	// when the bytes stored in the registered datasets grow by more than
+	// this factor within StorageGrowthWindow, between the storage
+	// sampler's attestations (storage.interval). Default 3; more than 1.
+	// The sampler compares the attestations it took since the gateway
+	// started.
+	StorageGrowthRatio float64 `yaml:"storage_growth_ratio,omitempty"`
+	// StorageGrowthWindow is the window of StorageGrowthRatio. Default
+	// "4320h" (180 days).
+	StorageGrowthWindow Duration `yaml:"storage_growth_window,omitempty"`
+
+	loc *time.Location
+}
+
+// WithDefaults returns a with every threshold left out set to its
+// default, as documented on Alerts. Parse applies it; code that builds a
+// Config by hand can too.
+func (a Alerts) WithDefaults() Alerts {
+	orDefault(&a.CoveragePercent, 80)
+	orDefault(&a.Denials, 5)
+	orDefault(&a.DenialWindow, Duration{time.Hour})
+	orDefault(&a.AuthorityUseFactor, 10)
+	orDefault(&a.WorkingHours, Hours{Start: 6 * time.Hour, End: 20 * time.Hour, set: true})
+	orDefault(&a.TimeZone, "UTC")
+	orDefault(&a.AfterHoursAttempts, 1)
+	orDefault(&a.StorageGrowthRatio, 3)
+	orDefault(&a.StorageGrowthWindow, Duration{180 * 24 * time.Hour})
+	return a
+}
+
+// orDefault sets *p to v if *p is the zero value.
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Location is TimeZone's location (UTC if it is empty or unknown; Parse
+// refuses an unknown one).
+func (a *Alerts) Location() *time.Location {
+	if a.loc != nil {
+		return a.loc
+	}
+	if loc, err := time.LoadLocation(a.TimeZone); err == nil && a.TimeZone != "" {
+		return loc
+	}
+	return time.UTC
+}
+
+// AfterHours says whether t falls outside WorkingHours in TimeZone.
+func (a *Alerts) AfterHours(t time.Time) bool {
+	lt := t.In(a.Location())
+	return !a.WorkingHours.Contains(time.Duration(lt.Hour())*time.Hour + time.Duration(lt.Minute())*time.Minute +
+		time.Duration(lt.Second())*time.Second)
+}
+
+// Hours is a daily span of time written "HH:MM-HH:MM" in YAML. End may
+// come before Start: the span then runs over midnight.
+type Hours struct {
+	// Start and End are times of day, as durations since midnight; End
+	// is at most 24h.
+	Start, End time.Duration
+	set        bool
+}
+
+// ParseHours reads "HH:MM-HH:MM".
+func ParseHours(s string) (Hours, error) {
+	from, to, ok := strings.Cut(strings.ReplaceAll(s, " ", ""), "-")
+	if !ok {
+		return Hours{}, fmt.Errorf("%q is not a span such as 06:00-20:00", s)
+	}
+	start, err1 := parseClock(from, false)
+	end, err2 := parseClock(to, true)
+	if err := errors.Join(err1, err2); err != nil {
+		return Hours{}, fmt.Errorf("%q is not a span such as 06:00-20:00: %w", s, err)
+	}
+	if start == end {
+		return Hours{}, fmt.Errorf("%q starts and ends at the same time (00:00-24:00 is the whole day)", s)
+	}
+	return Hours{Start: start, End: end, set: true}, nil
+}
+
+func parseClock(s string, end bool) (time.Duration, error) {
+	h, m, ok := strings.Cut(s, ":")
+	if !ok || len(h) != 2 || len(m) != 2 {
+		return 0, fmt.Errorf("%q is not HH:MM", s)
+	}
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if err1 != nil || err2 != nil || hh < 0 || mm < 0 || mm > 59 || hh > 24 || (hh == 24 && (mm != 0 || !end)) {
+		return 0, fmt.Errorf("%q is not a time of day", s)
+	}
+	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, nil
+}
+
+// Contains says whether the time of day d (since midnight) is within h.
+func (h Hours) Contains(d time.Duration) bool {
+	if h.Start < h.End {
+		return d >= h.Start && d < h.End
+	}
+	return d >= h.Start || d < h.End
+}
+
+func (h Hours) String() string {
+	clock := func(d time.Duration) string { return fmt.Sprintf("%02d:%02d", d/time.Hour, d%time.Hour/time.Minute) }
+	return clock(h.Start) + "-" + clock(h.End)
+}
+
+// IsZero makes an Hours never set omitted from Marshal.
+func (h Hours) IsZero() bool { return !h.set }
+
+func (h *Hours) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseHours(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*h = v
+	return nil
+}
+
+func (h Hours) MarshalYAML() (any, error) { return h.String(), nil }
 
 // Duration is a time.Duration written as "720h" in YAML.
 type Duration struct{ time.Duration }
@@ -268,12 +445,10 @@ func Parse(b []byte) (*Config, error) {
 	if c.Storage.Interval.Duration == 0 {
 		c.Storage.Interval.Duration = time.Hour
 	}
-	if c.Storage.GrowthAlertRatio == 0 {
-		c.Storage.GrowthAlertRatio = 3
+	if err := c.Storage.moveLegacy(&c.Alerts); err != nil {
+		return nil, err
 	}
-	if c.Storage.GrowthWindow.Duration == 0 {
-		c.Storage.GrowthWindow.Duration = 180 * 24 * time.Hour
-	}
+	c.Alerts = c.Alerts.WithDefaults()
 	if c.Coverage.Window.Duration == 0 {
 		c.Coverage.Window.Duration = 30 * 24 * time.Hour
 	}
@@ -427,13 +602,58 @@ func (c *Config) validate() error {
 	if c.Storage.Interval.Duration < 10*time.Second {
 		bad("storage.interval must be at least 10s")
 	}
-	if c.Storage.GrowthAlertRatio <= 1 {
-		bad("storage.growth_alert_ratio must be more than 1")
-	}
+	c.Alerts.validate(bad)
 	if c.Coverage.Window.Duration < time.Hour {
 		bad("coverage.window must be at least 1h")
 	}
 	return errors.Join(errs...)
+}
+
+// moveLegacy moves the storage section's old growth alert keys to a.
+func (s *Storage) moveLegacy(a *Alerts) error {
+	if s.LegacyGrowthAlertRatio != 0 {
+		if a.StorageGrowthRatio != 0 {
+			return errors.New("storage.growth_alert_ratio is the old name of alerts.storage_growth_ratio: keep only the new one")
+		}
+		a.StorageGrowthRatio, s.LegacyGrowthAlertRatio = s.LegacyGrowthAlertRatio, 0
+	}
+	if s.LegacyGrowthWindow.Duration != 0 {
+		if a.StorageGrowthWindow.Duration != 0 {
+			return errors.New("storage.growth_window is the old name of alerts.storage_growth_window: keep only the new one")
+		}
+		a.StorageGrowthWindow, s.LegacyGrowthWindow = s.LegacyGrowthWindow, Duration{}
+	}
+	return nil
+}
+
+// validate checks thresholds after WithDefaults, and loads TimeZone.
+func (a *Alerts) validate(bad func(format string, args ...any)) {
+	if a.CoveragePercent < 1 || a.CoveragePercent > 100 {
+		bad("alerts.coverage_percent %d must be from 1 to 100", a.CoveragePercent)
+	}
+	if a.Denials < 1 {
+		bad("alerts.denials %d must be at least 1", a.Denials)
+	}
+	if w := a.DenialWindow.Duration; w < time.Minute || w > 7*24*time.Hour {
+		bad("alerts.denial_window %s must be from 1m to 168h", w)
+	}
+	if a.AuthorityUseFactor < 2 {
+		bad("alerts.authority_use_factor %d must be at least 2", a.AuthorityUseFactor)
+	}
+	if a.AfterHoursAttempts < 1 {
+		bad("alerts.after_hours_attempts %d must be at least 1", a.AfterHoursAttempts)
+	}
+	if loc, err := time.LoadLocation(a.TimeZone); err != nil || a.TimeZone == "Local" {
+		bad("alerts.time_zone %q is not an IANA time zone name such as UTC or America/New_York", a.TimeZone)
+	} else {
+		a.loc = loc
+	}
+	if !(a.StorageGrowthRatio > 1) { // also NaN
+		bad("alerts.storage_growth_ratio %g must be more than 1", a.StorageGrowthRatio)
+	}
+	if a.StorageGrowthWindow.Duration <= 0 {
+		bad("alerts.storage_growth_window %s must be positive", a.StorageGrowthWindow.Duration)
+	}
 }
 
 // BackendDatabase is the database name in Backend.URL.

@@ -12,6 +12,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(strings.Replace(good, "unit_cap: 200", "unit_cap: [", 1)))
 	f.Add([]byte("listen: [\n"))
 	f.Add([]byte("coverage:\n  window: forever\n"))
+	f.Add([]byte(good + "alerts:\n  working_hours: 22:00-06:00\n  time_zone: Asia/Tokyo\n  storage_growth_ratio: 1.5\n"))
+	f.Add([]byte(good + "storage:\n  growth_alert_ratio: 2\n  growth_window: 24h\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Parse(b)
 		if err != nil {

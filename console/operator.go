@@ -46,6 +46,9 @@ type Coverage struct {
 	Subjects int64         `json:"subjects"`
 	Cap      int64         `json:"cap"` // 0: no cap
 	Window   time.Duration `json:"window_ns"`
+	// AlertAt is the number of subjects from which a coverage alert is
+	// raised (alerts.coverage_percent of Cap); 0 without a cap.
+	AlertAt int64 `json:"alert_at,omitempty"`
 }
 
 // AuthorityUse counts the statements the log records under one authority.

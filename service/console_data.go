@@ -15,6 +15,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/console"
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/translog"
@@ -25,16 +26,17 @@ import (
 // so that what the operator is told can be checked against the public
 // record.
 
-// Alert thresholds.
+// The alert thresholds are the config's alerts section
+// (config.Alerts); these bound what the index keeps in memory.
 const (
-	// coverageAlertPercent of a cap raises a coverage alert.
-	coverageAlertPercent = 80
-	// denialAlertCount denials by one analyst within denialAlertWindow
-	// raise an alert.
-	denialAlertCount  = 5
-	denialAlertWindow = time.Hour
 	// maxAlertEntries is how many of the log's own alert entries are shown.
 	maxAlertEntries = 50
+	// minKept is how many denials per analyst, and bulk attempts after
+	// hours per unit, the index keeps at least (more if a threshold is
+	// higher); beyond that an alert says "at least".
+	minKept = 1000
+	// afterHoursWindow is how far back bulk attempts after hours count.
+	afterHoursWindow = 24 * time.Hour
 )
 
 // consoleData is the Service as the console sees it: the operator's
@@ -46,7 +48,7 @@ type consoleData struct {
 
 // consoleOperator is what console.Config.Operator gets.
 func (s *Service) consoleOperator() console.Operator {
-	return &consoleData{Service: s, idx: newLogIndex(s.cfg.Path(s.cfg.Log.Dir), s.tlog.VerifierKey())}
+	return &consoleData{Service: s, idx: newLogIndex(s.cfg.Path(s.cfg.Log.Dir), s.tlog.VerifierKey(), s.cfg.Alerts)}
 }
 
 // ruleTitles names the policy's rules for the public page.
@@ -64,7 +66,9 @@ func (s *Service) ruleTitles() map[string]string {
 func (d *consoleData) Coverage(ctx context.Context) ([]console.Coverage, error) {
 	cfg := d.cfg
 	window := cfg.Coverage.Window.Duration
-	tenant := console.Coverage{Tenant: cfg.Tenant.Name, Cap: cfg.Coverage.TenantCap, Window: window}
+	pct := d.idx.cfg.CoveragePercent
+	tenant := console.Coverage{Tenant: cfg.Tenant.Name, Cap: cfg.Coverage.TenantCap, Window: window,
+		AlertAt: alertAt(cfg.Coverage.TenantCap, pct)}
 	var units []console.Coverage
 	for _, u := range cfg.Tenant.Units {
 		n, err := d.control.Coverage(ctx, cfg.Tenant.Name, u.Name, nil, window)
@@ -74,9 +78,18 @@ func (d *consoleData) Coverage(ctx context.Context) ([]console.Coverage, error) 
 		tenant.Subjects = n.Tenant
 		tenant.Analysts += len(u.Analysts)
 		units = append(units, console.Coverage{Tenant: cfg.Tenant.Name, Unit: u.Name, Analysts: len(u.Analysts),
-			Subjects: n.Unit, Cap: cfg.Coverage.UnitCap, Window: window})
+			Subjects: n.Unit, Cap: cfg.Coverage.UnitCap, Window: window, AlertAt: alertAt(cfg.Coverage.UnitCap, pct)})
 	}
 	return append([]console.Coverage{tenant}, units...), nil
+}
+
+// alertAt is the number of subjects at which a coverage alert is raised:
+// pct percent of cap, rounded up (0 without a cap).
+func alertAt(cap, pct int64) int64 {
+	if cap <= 0 {
+		return 0
+	}
+	return (cap*pct + 99) / 100
 }
 
 // AuthorityUse counts, from the log, the statements under each of the
@@ -101,10 +114,11 @@ func (d *consoleData) AuthorityUse(ctx context.Context) (map[string]console.Auth
 	return out, nil
 }
 
-// Alerts derives the operator's alerts from the log: coverage at 80% of a
-// cap or more, five or more denials of one analyst within the hour,
-// suspensions in force, and the log's own alert entries (the storage
-// sampler's), newest first.
+// Alerts derives the operator's alerts from the log, with the thresholds
+// of the config's alerts section: coverage near a cap, repeated denials of
+// one analyst, an authority used for many more subjects than it allows
+// per statement, bulk attempts after hours, suspensions in force, and the
+// log's own alert entries (the storage sampler's), newest first.
 func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 	if err := d.idx.refresh(ctx); err != nil {
 		return nil, err
@@ -114,6 +128,7 @@ func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 	defer x.mu.Unlock()
 	now := time.Now()
 	cfg := d.cfg
+	th := x.cfg
 	type timed struct {
 		t time.Time
 		a console.Alert
@@ -126,7 +141,7 @@ func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 	window := cfg.Coverage.Window.Duration
 	check := func(unit string, cap int64, what string) {
 		n, last := x.coverage(unit, now.Add(-window))
-		if cap <= 0 || n*100 < cap*coverageAlertPercent {
+		if cap <= 0 || n < alertAt(cap, th.CoveragePercent) {
 			return
 		}
 		add(last, "coverage", unit, fmt.Sprintf("%s received rows about %d distinct subjects in the last %s: %d%% of its cap of %d",
@@ -137,9 +152,9 @@ func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 		check(u.Name, cfg.Coverage.UnitCap, "unit "+u.Name)
 	}
 
-	x.pruneDenials(now)
+	x.prune(now)
 	for analyst, ds := range x.denials {
-		if len(ds) < denialAlertCount {
+		if len(ds) < th.Denials {
 			continue
 		}
 		rules := map[string]int{}
@@ -154,8 +169,8 @@ func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 		}
 		sort.Strings(parts)
 		last := ds[len(ds)-1]
-		add(last.t, "denials", last.unit, fmt.Sprintf("analyst %s was denied %d statements in the last hour (%s)",
-			analyst, len(ds), strings.Join(parts, ", ")))
+		add(last.t, "denials", last.unit, fmt.Sprintf("analyst %s was denied %s in the last %s (%s)",
+			analyst, x.atLeast(len(ds), th.Denials, "statement"), durationText(th.DenialWindow.Duration), strings.Join(parts, ", ")))
 	}
 
 	for _, sp := range x.suspended {
@@ -177,21 +192,18 @@ func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 	// An authority used for many more subjects than it names per
 	// statement: a lead for five people that has reached fifty.
 	for commitment, u := range x.authorities {
-		if n := int64(len(u.subjects)); u.scope > 0 && n >= authorityUseFactor*u.scope {
+		if n := int64(len(u.subjects)); u.scope > 0 && n >= th.AuthorityUseFactor*u.scope {
 			add(u.last, "authority_use", u.unit, fmt.Sprintf("authority %s… (%s) has been used for %d distinct subjects, %d× the %d it allows per statement",
 				commitment[:min(12, len(commitment))], u.kind, n, n/u.scope, u.scope))
 		}
 	}
-	// Bulk attempts outside working hours (UTC).
-	byUnit := map[string][]loggedDenial{}
-	for _, dn := range x.afterHours {
-		if dn.t.After(now.Add(-24 * time.Hour)) {
-			byUnit[dn.unit] = append(byUnit[dn.unit], dn)
+	// Bulk attempts outside working hours.
+	for unit, ts := range x.afterHours {
+		if len(ts) < th.AfterHoursAttempts {
+			continue
 		}
-	}
-	for unit, ds := range byUnit {
-		add(ds[len(ds)-1].t, "after_hours", unit, fmt.Sprintf("unit %s made %d bulk attempts (AUP-3) outside working hours (%02d:00–%02d:00 UTC) in the last day",
-			unit, len(ds), workStart, workEnd))
+		add(ts[len(ts)-1], "after_hours", unit, fmt.Sprintf("unit %s made %s (AUP-3) outside working hours (%s %s) in the last day",
+			unit, x.atLeast(len(ts), th.AfterHoursAttempts, "bulk attempt"), th.WorkingHours, th.TimeZone))
 	}
 
 	sort.SliceStable(out, func(i, j int) bool { return out[i].t.After(out[j].t) })
@@ -202,16 +214,23 @@ func (d *consoleData) Alerts(ctx context.Context) ([]console.Alert, error) {
 	return alerts, nil
 }
 
-// Alert thresholds.
-const (
-	authorityUseFactor = 10 // distinct subjects per authority, as a multiple of its per-statement scope
-	workStart          = 6  // working hours, UTC
-	workEnd            = 20
-)
-
-func afterHours(t time.Time) bool {
-	h := t.UTC().Hour()
-	return h < workStart || h >= workEnd
+// durationText says d for a sentence ending "in the last …".
+func durationText(d time.Duration) string {
+	unit := func(n time.Duration, one string) string {
+		if n == 1 {
+			return one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d%(24*time.Hour) == 0:
+		return unit(d/(24*time.Hour), "day")
+	case d%time.Hour == 0:
+		return unit(d/time.Hour, "hour")
+	case d%time.Minute == 0:
+		return unit(d/time.Minute, "minute")
+	}
+	return d.String()
 }
 
 func windowText(d time.Duration) string {
@@ -230,16 +249,17 @@ type logIndex struct {
 	dir  string
 	vkey string
 	seed maphash.Seed
+	cfg  config.Alerts // with defaults
 
 	mu          sync.Mutex
 	next        uint64                          // entries read
 	authorities map[string]*loggedUse           // by commitment
 	seen        map[string]map[uint64]time.Time // unit ("" the tenant) → token → last allowed read
 	lastSeen    map[string]time.Time
-	denials     map[string][]loggedDenial // analyst pseudonym → denials of the last hour, in log order
+	denials     map[string][]loggedDenial // analyst pseudonym → denials within the denial window, in log order, at most keep(Denials)
 	suspended   map[string]loggedSuspension
-	alerts      []loggedAlert  // the last maxAlertEntries
-	afterHours  []loggedDenial // bulk denials (AUP-3) outside working hours, the last day
+	alerts      []loggedAlert          // the last maxAlertEntries
+	afterHours  map[string][]time.Time // unit → bulk denials (AUP-3) outside working hours in the last day, at most keep(AfterHoursAttempts)
 }
 
 type loggedUse struct {
@@ -268,10 +288,26 @@ type loggedAlert struct {
 	kind, unit, detail string
 }
 
-func newLogIndex(dir, vkey string) *logIndex {
-	return &logIndex{dir: dir, vkey: vkey, seed: maphash.MakeSeed(),
+func newLogIndex(dir, vkey string, alerts config.Alerts) *logIndex {
+	return &logIndex{dir: dir, vkey: vkey, seed: maphash.MakeSeed(), cfg: alerts.WithDefaults(),
 		authorities: map[string]*loggedUse{}, seen: map[string]map[uint64]time.Time{}, lastSeen: map[string]time.Time{},
-		denials: map[string][]loggedDenial{}, suspended: map[string]loggedSuspension{}}
+		denials: map[string][]loggedDenial{}, suspended: map[string]loggedSuspension{}, afterHours: map[string][]time.Time{}}
+}
+
+// keep is how many events the index keeps for a threshold.
+func keep(threshold int) int { return max(threshold, minKept) }
+
+// atLeast counts n things ("3 statements"), "at least" n when n is all
+// the index keeps.
+func (x *logIndex) atLeast(n, threshold int, thing string) string {
+	s := fmt.Sprintf("%d %s", n, thing)
+	if n != 1 {
+		s += "s"
+	}
+	if n >= keep(threshold) {
+		s = "at least " + s
+	}
+	return s
 }
 
 // refresh reads the entries appended since the last call.
@@ -290,7 +326,7 @@ func (x *logIndex) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't read the log's checkpoint: %w", err)
 	}
-	cutoff := time.Now().Add(-denialAlertWindow)
+	now := time.Now()
 	for x.next < cp.Size {
 		b := x.next / layout.EntryBundleWidth
 		eb, err := client.GetEntryBundle(ctx, src.ReadEntryBundle, b, cp.Size)
@@ -302,7 +338,7 @@ func (x *logIndex) refresh(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("entry %d of the log is not a valid custodes entry: %w", x.next, err)
 			}
-			x.add(x.next, e, cutoff)
+			x.add(x.next, e, now)
 			x.next++
 		}
 		if uint64(len(eb.Entries)) < layout.EntryBundleWidth && x.next < cp.Size {
@@ -331,7 +367,7 @@ func (x *logIndex) use(commitment string) *loggedUse {
 	return u
 }
 
-func (x *logIndex) add(i uint64, e *record.Entry, cutoff time.Time) {
+func (x *logIndex) add(i uint64, e *record.Entry, now time.Time) {
 	switch e.Kind {
 	case record.KindAuthorityIssued:
 		u := x.use(e.Authority)
@@ -377,14 +413,11 @@ func (x *logIndex) add(i uint64, e *record.Entry, cutoff time.Time) {
 					}
 				}
 			}
-		} else if e.Analyst != "" && e.Time.After(cutoff) {
-			x.denials[e.Analyst] = append(x.denials[e.Analyst], loggedDenial{t: e.Time, unit: e.Unit, rules: e.Rules})
+		} else if e.Analyst != "" && e.Time.After(now.Add(-x.cfg.DenialWindow.Duration)) {
+			x.denials[e.Analyst] = keepLast(append(x.denials[e.Analyst], loggedDenial{t: e.Time, unit: e.Unit, rules: e.Rules}), keep(x.cfg.Denials))
 		}
-		if e.Decision == "deny" && slices.Contains(e.Rules, "AUP-3") && afterHours(e.Time) && e.Time.After(cutoff.Add(-23*time.Hour)) {
-			x.afterHours = append(x.afterHours, loggedDenial{t: e.Time, unit: e.Unit, rules: e.Rules})
-			if len(x.afterHours) > maxAlertEntries {
-				x.afterHours = x.afterHours[1:]
-			}
+		if e.Decision == "deny" && slices.Contains(e.Rules, "AUP-3") && x.cfg.AfterHours(e.Time) && e.Time.After(now.Add(-afterHoursWindow)) {
+			x.afterHours[e.Unit] = keepLast(append(x.afterHours[e.Unit], e.Time), keep(x.cfg.AfterHoursAttempts))
 		}
 	case record.KindSuspension:
 		x.suspended[e.Unit] = loggedSuspension{t: e.Time, unit: e.Unit, reason: entryAttr(e, "reason"), index: i}
@@ -420,17 +453,33 @@ func (x *logIndex) coverage(scope string, since time.Time) (int64, time.Time) {
 	return n, x.lastSeen[scope]
 }
 
-func (x *logIndex) pruneDenials(now time.Time) {
-	cutoff := now.Add(-denialAlertWindow)
-	for a, ds := range x.denials {
+// keepLast drops the oldest of s beyond n.
+func keepLast[T any](s []T, n int) []T {
+	if len(s) > n {
+		s = slices.Delete(s, 0, len(s)-n)
+	}
+	return s
+}
+
+// prune forgets denials older than the denial window and bulk attempts
+// after hours older than a day.
+func (x *logIndex) prune(now time.Time) {
+	pruneOld(x.denials, now.Add(-x.cfg.DenialWindow.Duration), func(d loggedDenial) time.Time { return d.t })
+	pruneOld(x.afterHours, now.Add(-afterHoursWindow), func(t time.Time) time.Time { return t })
+}
+
+// pruneOld drops the events of each key at or before cutoff (each key's
+// events are in log order), and keys left with none.
+func pruneOld[T any](m map[string][]T, cutoff time.Time, at func(T) time.Time) {
+	for k, es := range m {
 		i := 0
-		for i < len(ds) && !ds[i].t.After(cutoff) {
+		for i < len(es) && !at(es[i]).After(cutoff) {
 			i++
 		}
-		if i == len(ds) {
-			delete(x.denials, a)
+		if i == len(es) {
+			delete(m, k)
 		} else {
-			x.denials[a] = ds[i:]
+			m[k] = es[i:]
 		}
 	}
 }

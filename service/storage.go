@@ -31,8 +31,8 @@ func (s *Service) newSampler() *sampler.Sampler {
 		OwnRoles:     []string{gw, ctl},
 		GatewayRole:  gw,
 		Admins:       s.cfg.Storage.ExpectedAdmins,
-		GrowthRatio:  s.cfg.Storage.GrowthAlertRatio,
-		GrowthWindow: s.cfg.Storage.GrowthWindow.Duration,
+		GrowthRatio:  s.cfg.Alerts.StorageGrowthRatio,
+		GrowthWindow: s.cfg.Alerts.StorageGrowthWindow.Duration,
 	}, s.log.With("component", "sampler"))
 }
 
