@@ -170,3 +170,8 @@ func (s *Server) refreshCoverage(ctx context.Context) {
 		}
 	}
 }
+
+// Coverage is the distinct subjects unit and the tenant have received rows
+// about within the window, as AUP-6 counts them now. The control
+// database's copy trails it by the journal's sidecar store.
+func (s *Server) Coverage(unit string) control.CoverageCounts { return s.cov.Counts(unit) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/console"
+	"github.com/custodes/custodes/control"
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/translog"
 )
@@ -71,7 +72,7 @@ func (d *consoleData) Coverage(ctx context.Context) ([]console.Coverage, error) 
 		AlertAt: alertAt(cfg.Coverage.TenantCap, pct)}
 	var units []console.Coverage
 	for _, u := range cfg.Tenant.Units {
-		n, err := d.control.Coverage(ctx, cfg.Tenant.Name, u.Name, nil, window)
+		n, err := d.coverage(ctx, u.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -81,6 +82,15 @@ func (d *consoleData) Coverage(ctx context.Context) ([]console.Coverage, error) 
 			Subjects: n.Unit, Cap: cfg.Coverage.UnitCap, Window: window, AlertAt: alertAt(cfg.Coverage.UnitCap, pct)})
 	}
 	return append([]console.Coverage{tenant}, units...), nil
+}
+
+// coverage is the gateway's own count, current to the last statement; the
+// control database's (without a gateway, as in tests) trails it slightly.
+func (d *consoleData) coverage(ctx context.Context, unit string) (control.CoverageCounts, error) {
+	if d.gateway != nil {
+		return d.gateway.Coverage(unit), nil
+	}
+	return d.control.Coverage(ctx, d.cfg.Tenant.Name, unit, nil, d.cfg.Coverage.Window.Duration)
 }
 
 // alertAt is the number of subjects at which a coverage alert is raised:
