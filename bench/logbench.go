@@ -24,8 +24,8 @@ import (
 // that the baseline differs only by what Log puts in front of Tessera.
 const (
 	checkpointInterval = time.Second
-	batchMaxSize       = 1024
-	batchMaxAge        = 2 * time.Millisecond
+	batchMaxSize       = 4096
+	batchMaxAge        = 50 * time.Millisecond
 )
 
 // appendResult is one sustained-append run.

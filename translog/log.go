@@ -43,8 +43,8 @@ type Options struct {
 	// journal, never for a batch, so these trade only the delay before
 	// entries are in the public tree (and the checkpoint after it) against
 	// Tessera's cost per batch — several file writes and directory
-	// fsyncs. Defaults 4096 and 25ms: at most 160,000 entries/s, and
-	// 40 batches/s however slow the load.
+	// fsyncs. Defaults 4096 and 50ms: at most 80,000 entries/s, and
+	// 20 batches/s however slow the load.
 	BatchMaxSize uint
 	BatchMaxAge  time.Duration
 
@@ -71,7 +71,7 @@ type Witness struct {
 const (
 	defaultCheckpointInterval = time.Second
 	defaultBatchMaxSize       = 4096
-	defaultBatchMaxAge        = 25 * time.Millisecond
+	defaultBatchMaxAge        = 50 * time.Millisecond
 	closeTimeout              = 30 * time.Second
 )
 
