@@ -303,11 +303,37 @@ func (j *journal) replay(size uint64) (good int64, err error) {
 	}
 }
 
+// maxLagWait bounds how long an Append waits for room in the journal.
+const maxLagWait = 5 * time.Second
+
+// lagging says whether the journal holds as much as it may that is not yet
+// integrated or applied. j.mu is held.
+func (j *journal) lagging() bool {
+	return j.failed == nil && !j.closing && len(j.queue)+len(j.sides)+len(j.waiters) >= maxJournalLag
+}
+
 // append journals data and returns its index once it is durable.
 func (j *journal) append(ctx context.Context, data, side []byte) (uint64, error) {
 	j.mu.Lock()
-	for j.failed == nil && !j.closing && uint64(len(j.queue))+uint64(len(j.sides))+uint64(len(j.waiters)) >= maxJournalLag {
-		j.cond.Wait() // back-pressure: Tessera is behind
+	if j.lagging() {
+		// Back-pressure: Tessera or the sidecar store is behind. Wait a
+		// bounded time, then refuse: the statement is denied, not hung.
+		wctx, cancel := context.WithTimeout(ctx, maxLagWait)
+		stop := context.AfterFunc(wctx, func() {
+			j.mu.Lock()
+			j.cond.Broadcast()
+			j.mu.Unlock()
+		})
+		for j.lagging() && wctx.Err() == nil {
+			j.cond.Wait()
+		}
+		stop()
+		cancel()
+		if j.lagging() {
+			n := len(j.queue) + len(j.sides)
+			j.mu.Unlock()
+			return 0, fmt.Errorf("couldn't append to log: %d journaled entries are not yet integrated or stored behind it", n)
+		}
 	}
 	if j.failed != nil {
 		j.mu.Unlock()

@@ -196,3 +196,42 @@ func putV1(b []byte, idx uint64) {
 	h.Write(b[16:])
 	binary.LittleEndian.PutUint32(b[12:16], h.Sum32())
 }
+
+// TestSidecarBackPressure: while the sidecar store is down, the journal
+// fills to its bound and then Append refuses, within a bounded wait,
+// instead of hanging or dropping; once the store is back, everything
+// journaled is stored.
+func TestSidecarBackPressure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills the journal")
+	}
+	skey, _ := testKey(t)
+	st := &sideStore{failN: 1 << 30}
+	l := openWithStore(t, t.TempDir(), skey, st)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var refused error
+	ok := 0
+	for i := 0; i < maxJournalLag+10 && refused == nil; i++ {
+		if _, err := l.AppendWith(ctx, entryData(i), []byte("s")); err != nil {
+			refused = err
+			break
+		}
+		ok++
+	}
+	if refused == nil || !strings.Contains(refused.Error(), "not yet integrated or stored") {
+		t.Fatalf("after %d appends with the store down: %v", ok, refused)
+	}
+	if ok >= maxJournalLag+10 {
+		t.Fatalf("the journal took %d entries past its bound", ok)
+	}
+	st.mu.Lock()
+	st.failN = 0
+	st.mu.Unlock()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(st.snapshot()); got != ok {
+		t.Fatalf("store holds %d sidecars, %d were accepted", got, ok)
+	}
+}
