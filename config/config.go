@@ -31,6 +31,9 @@ type Config struct {
 	// connections on. Default "127.0.0.1:6432".
 	Listen string `yaml:"listen"`
 
+	// TLS for analysts' connections: see config/tls.go. Optional.
+	TLS TLS `yaml:"tls,omitempty"`
+
 	// HTTP is the address of the console: the public transparency report, the
 	// read-only log at /log/, and the operator's pages. Default
 	// "127.0.0.1:8080".
@@ -603,6 +606,7 @@ func (c *Config) validate() error {
 		bad("storage.interval must be at least 10s")
 	}
 	c.Alerts.validate(bad)
+	c.TLS.validate(bad)
 	if c.Coverage.Window.Duration < time.Hour {
 		bad("coverage.window must be at least 1h")
 	}
