@@ -17,6 +17,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -128,6 +129,14 @@ type Config struct {
 	// parameters): parsing cost grows with length, and a targeted query is
 	// short. Default 1 MiB.
 	MaxMessage int
+
+	// TLS, when set, is offered to clients that ask (SSLRequest, or
+	// direct TLS with ALPN "postgresql"); TLS 1.2 at least. Optional.
+	TLS *tls.Config
+	// RequireTLS refuses clients that do not use TLS. Needs TLS.
+	RequireTLS bool
+	// Logins bounds failed logins (see LoginLimits); zero is the defaults.
+	Logins LoginLimits
 }
 
 // Server accepts analysts' connections. It owns the registry of open
@@ -142,6 +151,8 @@ type Server struct {
 	analyses analyses
 	// verified remembers authority signature checks (see signed).
 	verified sync.Map
+	// front is TLS and the lockout of failed logins (see tls.go, auth.go).
+	front *front
 
 	mu       sync.Mutex
 	sessions map[uint64]*session // by the (pid, key) the client was given
@@ -174,6 +185,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.CoverageWindow == 0 {
 		cfg.CoverageWindow = 30 * 24 * time.Hour
 	}
+	front, err := newFront(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg.Backend)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't connect to the backend as the gateway's role: %w", err)
@@ -183,7 +198,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, cat: cat, sessions: map[uint64]*session{}, cov: newCoverage(cfg.CoverageWindow)}
+	srv := &Server{cfg: cfg, log: cfg.Logger, cat: cat, sessions: map[uint64]*session{}, cov: newCoverage(cfg.CoverageWindow), front: front}
 	if err := srv.cov.load(ctx, cfg.State, cfg.Tenant); err != nil {
 		return nil, fmt.Errorf("couldn't load coverage: %w", err)
 	}

@@ -92,6 +92,12 @@ func (s *session) run(ctx context.Context) error {
 			err = s.sync(ctx)
 		case *pgproto3.Flush:
 			err = s.flushBatch(ctx)
+		case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+			// The gateway never lets a COPY FROM STDIN start, so these
+			// come from a client that sent its data without waiting for
+			// the CopyInResponse it was refused: ignored, as PostgreSQL
+			// ignores them outside COPY.
+			continue
 		default:
 			if s.skipping {
 				continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,35 +32,26 @@ var passThrough = map[string]bool{
 	"intervalstyle":      true,
 }
 
-// startup performs the client's side of connection start-up: optional
-// SSL/GSS negotiation (refused), CancelRequest routing, SCRAM
-// authentication, and the backend connection. It returns nil, nil for a
-// served CancelRequest.
+// startup performs the client's side of connection start-up: SSL/GSS
+// negotiation (TLS when configured, GSS encryption refused), CancelRequest
+// routing, protocol version negotiation, SCRAM authentication (with the
+// lockout after repeated failures), and the backend connection. It returns
+// nil, nil for a served CancelRequest.
 func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
-	conn.SetDeadline(time.Now().Add(s.cfg.StartupTimeout))
-	fe := pgproto3.NewBackend(conn, conn)
-	sess := &session{srv: s, client: conn, fe: fe}
+	deadline := time.Now().Add(s.cfg.StartupTimeout)
+	conn.SetDeadline(deadline)
+	sess := &session{srv: s, client: conn}
 
-	var startup *pgproto3.StartupMessage
-	for startup == nil {
-		msg, err := fe.ReceiveStartupMessage()
-		if err != nil {
-			return nil, fmt.Errorf("couldn't read startup message: %w", err)
-		}
-		switch m := msg.(type) {
-		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
-			// TLS is not configured: say so with 'N', as PostgreSQL does.
-			if _, err := conn.Write([]byte{'N'}); err != nil {
-				return nil, err
-			}
-		case *pgproto3.CancelRequest:
-			s.cancel(m.ProcessID, m.SecretKey)
-			return nil, nil
-		case *pgproto3.StartupMessage:
-			startup = m
-		default:
-			return nil, fmt.Errorf("unexpected startup message %T", msg)
-		}
+	startup, err := s.negotiate(sess)
+	if err != nil || startup == nil {
+		return nil, err
+	}
+	conn = sess.client // the TLS connection, if TLS is up
+	fe := pgproto3.NewBackend(conn, conn)
+	fe.SetMaxBodyLen(authMaxMessage)
+	sess.fe = fe
+	if err := negotiateVersion(sess, startup); err != nil {
+		return nil, err
 	}
 
 	params := map[string]string{}
@@ -71,18 +63,25 @@ func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
 	if database == "" {
 		database = user
 	}
+	if s.front.require && !isTLS(conn) {
+		sess.fatal("28000", "custodes: this gateway accepts only TLS connections", "connect with sslmode=require, or verify-full with the gateway's CA certificate")
+		return nil, errHandled
+	}
+	if user == "" {
+		sess.fatal("28000", "no PostgreSQL user name specified in startup packet", "")
+		return nil, errHandled
+	}
+	if r, ok := params["replication"]; ok && !slices.Contains([]string{"false", "off", "no", "0"}, strings.ToLower(r)) {
+		sess.fatal("42501", "custodes: replication connections are not available", "")
+		return nil, errHandled
+	}
 
 	analyst, known := s.cfg.Analysts[user]
 	var v *scram.Verifier
 	if known {
 		v = analyst.Verifier
 	}
-	if err := scram.Authenticate(fe, v); err != nil {
-		if errors.Is(err, scram.ErrFailed) {
-			s.recordLoginFailure(ctx, user, analyst.Unit)
-			sess.fatal("28P01", fmt.Sprintf("password authentication failed for user %q", user), "")
-			return nil, errHandled
-		}
+	if err := s.authenticate(ctx, sess, user, v, analyst.Unit); err != nil {
 		return nil, err
 	}
 	sess.analyst = user
@@ -108,9 +107,14 @@ func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
 		}
 	}
 	bcfg.RuntimeParams["application_name"] = "custodes:" + sess.pseudonym
-	pgc, err := pgconn.ConnectConfig(ctx, bcfg)
+	// The backend connect is bounded by the start-up deadline too: a
+	// backend that accepts and never answers must not hold the client.
+	bctx, cancel := context.WithDeadline(ctx, deadline)
+	pgc, err := pgconn.ConnectConfig(bctx, bcfg)
+	cancel()
 	if err != nil {
 		s.log.Warn("couldn't connect to backend", "err", err)
+		conn.SetDeadline(time.Now().Add(time.Second)) // room to say so
 		sess.fatal("08006", "custodes: the database is not reachable; try again later", "")
 		return nil, errHandled
 	}

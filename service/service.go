@@ -109,6 +109,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, fmt.Errorf("backend.url: %w", err)
 	}
+	clientTLS, err := cfg.ServerTLS()
+	if err != nil {
+		return nil, err
+	}
 
 	if s.control, err = control.Open(ctx, cfg.Control.URL); err != nil {
 		return nil, err
@@ -154,6 +158,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 		UnitCap:        cfg.Coverage.UnitCap,
 		TenantCap:      cfg.Coverage.TenantCap,
 		CoverageWindow: cfg.Coverage.Window.Duration,
+		TLS:            clientTLS,
+		RequireTLS:     cfg.TLS.Require,
 	})
 	if err != nil {
 		return nil, err
@@ -208,6 +214,9 @@ func (s *Service) health(ctx context.Context) error {
 // Control is the control state, for administration (the demo issues its
 // authorities through it).
 func (s *Service) Control() *control.DB { return s.control }
+
+// Gateway is the gateway server.
+func (s *Service) Gateway() *gateway.Server { return s.gateway }
 
 // Policy is the policy in force.
 func (s *Service) Policy() *policy.Policy { return s.policy }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,6 +44,8 @@ type Stack struct {
 	AdminURL string // superuser URL of the agency database
 	// ApproverKey is the note signer key of the stack's one approver.
 	ApproverKey string
+	// Logged is everything the stack has logged (warnings and errors).
+	Logged func() string
 }
 
 var counter atomic.Int64
@@ -52,8 +55,9 @@ const Origin = "test.custodes/agency"
 
 // Start brings up a stack with the demo data for persons persons and the
 // demo's analysts (password = name) and authorities. It is stopped at test
-// cleanup.
-func Start(t testing.TB, persons int) *Stack {
+// cleanup. Each configure function may change the config before it is
+// written and loaded (TLS files, the backend URL's sslmode).
+func Start(t testing.TB, persons int, configure ...func(*config.Config)) *Stack {
 	t.Helper()
 	ctx := context.Background()
 	cluster := pgtest.Cluster(t)
@@ -115,6 +119,9 @@ func Start(t testing.TB, persons int) *Stack {
 		t.Fatal(err)
 	}
 	cfg.Datasets = demodata.ConfigDatasets()
+	for _, f := range configure {
+		f(cfg)
+	}
 	b, err := cfg.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +133,8 @@ func Start(t testing.TB, persons int) *Stack {
 	if cfg, err = config.Load(path); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logged := &testWriter{t: t}
+	log := slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := setup.Run(ctx, cfg, log); err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +183,7 @@ func Start(t testing.TB, persons int) *Stack {
 	return &Stack{
 		Addr: cfg.Listen, HTTP: cfg.HTTP, Dir: dir, LogDir: filepath.Join(dir, "log"),
 		VKey: vkey, Token: token, Config: cfg, Service: svc, AdminURL: cluster.SuperuserURL(agencyDB), ApproverKey: askey,
+		Logged: logged.String,
 	}
 }
 
@@ -192,9 +201,22 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-type testWriter struct{ t testing.TB }
+type testWriter struct {
+	t   testing.TB
+	mu  sync.Mutex
+	all strings.Builder
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
+func (w *testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
+	w.mu.Lock()
+	w.all.Write(p)
+	w.mu.Unlock()
 	return len(p), nil
+}
+
+func (w *testWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all.String()
 }
