@@ -68,7 +68,7 @@ const MaxSidecarSize = 1 << 20
 
 // truncateAt is the journal size beyond which a fully integrated and applied
 // journal is started afresh; Open re-applies every sidecar left in it.
-const truncateAt = 8 << 20
+var truncateAt int64 = 8 << 20 // a variable for tests
 
 // maxJournalLag bounds the entries journaled but not yet in Tessera; Append
 // waits beyond it (back-pressure instead of unbounded memory).
@@ -124,12 +124,21 @@ type journal struct {
 	sides      []jrecord  // durable records whose sidecar is not yet applied, in order
 	integrated uint64     // every index below is in Tessera
 	size       int64      // bytes of records in the journal file
-	alloc      int64      // bytes the file has, written: records, then zeros
-	writing    bool       // the flusher is writing at size, without the lock
-	failed     error      // set once: the log no longer accepts entries
-	closing    bool
-	flushed    bool         // the flusher has exited: nothing more will be queued
-	syncs      atomic.Int64 // fdatasyncs done, for tests
+	// growMu guards alloc and end, and is held to write beyond alloc or to
+	// extend the file: the extender zero-fills beyond end while the
+	// flusher writes below alloc, so the two never overlap.
+	growMu       sync.Mutex
+	alloc        int64         // the file's bytes below this are allocated and written
+	end          int64         // the file's length: ≥ alloc
+	hi           int64         // the end of the last records written
+	grow         chan struct{} // wakes the extender
+	done         chan struct{} // closed at close: stops the extender
+	extenderDone chan struct{}
+	writing      bool  // the flusher is writing at size, without the lock
+	failed       error // set once: the log no longer accepts entries
+	closing      bool
+	flushed      bool         // the flusher has exited: nothing more will be queued
+	syncs        atomic.Int64 // fdatasyncs done, for tests
 	// syncTime and groupSize observe each group's write and fdatasync:
 	// every Append waits for one, so they are the floor of its latency.
 	syncTime, groupSize prometheus.Histogram
@@ -177,7 +186,7 @@ func openJournal(ctx context.Context, dir string, size uint64, add tessera.AddFn
 		f.Close()
 		return nil, fmt.Errorf("couldn't truncate journal: %w", err)
 	}
-	j.size, j.alloc = good, good
+	j.size, j.alloc, j.end, j.hi = good, good, good, good
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("couldn't sync journal: %w", err)
@@ -186,6 +195,9 @@ func openJournal(ctx context.Context, dir string, size uint64, add tessera.AddFn
 		d.Sync()
 		d.Close()
 	}
+	j.grow, j.done, j.extenderDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go j.extender()
+	j.grow <- struct{}{}
 	go j.flusher()
 	go j.integrator()
 	go j.applier()
@@ -511,14 +523,18 @@ func (j *journal) maybeTruncate() {
 	if j.size <= truncateAt || j.writing || len(j.queue) > 0 || len(j.sides) > 0 || len(j.waiters) > 0 || len(j.buf) > 0 {
 		return
 	}
+	j.growMu.Lock()
+	defer j.growMu.Unlock()
 	if err := j.f.Truncate(0); err == nil {
 		j.f.Sync()
-		j.size, j.alloc = 0, 0
+		j.size, j.alloc, j.end, j.hi = 0, 0, 0, 0
+		j.kickExtender()
 	}
 }
 
-// preallocChunk is how far the journal file is extended at a time.
-const preallocChunk = 16 << 20
+// preallocChunk is how far the journal file is extended at a time; the
+// extender extends it once less than half a chunk is left.
+const preallocChunk = 4 << 20
 
 // write writes buf at offset at and makes it durable.
 //
@@ -528,24 +544,70 @@ const preallocChunk = 16 << 20
 // not wait for a filesystem journal commit of the file's size — which, on
 // ext4 shared with Tessera's file creations and renames, costs
 // milliseconds. (PostgreSQL zero-fills its WAL segments for the same
-// reason.) Zeros never parse as a record: replay stops at them.
+// reason.) The extender does it in the background, so no statement waits
+// for a chunk of zeros; if the records catch up with it, they are written
+// past the allocated end, which is correct, only slower. Zeros never parse
+// as a record: replay stops at them.
 func (j *journal) write(buf []byte, at int64) error {
-	if end := at + int64(len(buf)); end > j.alloc {
-		// Only the flusher extends, and truncation waits for it: alloc
-		// is stable while writing.
-		grow := max(int64(preallocChunk), end-j.alloc)
-		if _, err := j.f.WriteAt(make([]byte, grow), j.alloc); err != nil {
+	end := at + int64(len(buf))
+	j.growMu.Lock()
+	if end > j.alloc {
+		// Past the allocated end: hold the extender off while writing.
+		_, err := j.f.WriteAt(buf, at)
+		j.end, j.hi = max(j.end, end), end
+		j.kickExtender()
+		j.growMu.Unlock()
+		if err != nil {
 			return err
 		}
-		if err := j.f.Sync(); err != nil {
-			return err
-		}
-		j.alloc += grow
+		return fdatasync(j.f)
 	}
+	j.hi = end
+	if j.alloc-end < preallocChunk/2 {
+		j.kickExtender()
+	}
+	j.growMu.Unlock()
 	if _, err := j.f.WriteAt(buf, at); err != nil {
 		return err
 	}
 	return fdatasync(j.f)
+}
+
+// kickExtender wakes the extender without waiting for it.
+func (j *journal) kickExtender() {
+	select {
+	case j.grow <- struct{}{}:
+	default:
+	}
+}
+
+// extender zero-fills the journal file a chunk beyond its end whenever
+// asked, until close. A failure is left for the flusher's own writes to
+// meet: the extension is an optimisation.
+func (j *journal) extender() {
+	defer close(j.extenderDone)
+	zeros := make([]byte, preallocChunk)
+	for {
+		select {
+		case <-j.done:
+			return
+		case <-j.grow:
+		}
+		j.growMu.Lock()
+		if j.alloc-j.hi >= preallocChunk/2 && j.alloc == j.end {
+			j.growMu.Unlock()
+			continue
+		}
+		from := j.end
+		_, err := j.f.WriteAt(zeros, from)
+		if err == nil {
+			err = j.f.Sync()
+		}
+		if err == nil {
+			j.alloc, j.end = from+preallocChunk, from+preallocChunk
+		}
+		j.growMu.Unlock()
+	}
 }
 
 // maxApplyBatch bounds the sidecars of one SidecarFunc call, and applyPace
@@ -637,6 +699,8 @@ func (j *journal) close() error {
 	j.cond.Broadcast()
 	j.mu.Unlock()
 	<-j.applierDone
+	close(j.done)
+	<-j.extenderDone
 	j.mu.Lock()
 	err := j.failed
 	j.mu.Unlock()
