@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custodes/custodes/analysis"
@@ -499,6 +500,18 @@ func classText(c string) string {
 // statement's hot path, so the outcome is remembered per authority, keyed by
 // its stored text and signature: any change to either is verified afresh.
 func (srv *Server) signed(a *control.Authority) bool {
+	// The control state hands out the same *Authority while it is cached
+	// (and never modifies one): remember the answer for the pointer too,
+	// which spares re-encoding the statement on every statement.
+	if ok, hit := srv.signedPtr.get(a); hit {
+		return ok
+	}
+	ok := srv.signedText(a)
+	srv.signedPtr.put(a, ok)
+	return ok
+}
+
+func (srv *Server) signedText(a *control.Authority) bool {
 	text, err := a.Statement().Text()
 	if err != nil {
 		return false
@@ -510,4 +523,27 @@ func (srv *Server) signed(a *control.Authority) bool {
 	ok := a.Signed(srv.cfg.Approvers) == nil
 	srv.verified.Store(key, ok)
 	return ok
+}
+
+// ptrMemo is a bounded memo keyed by pointer: cleared when full, since
+// entries of authorities no longer cached are never asked for again.
+type ptrMemo struct {
+	mu sync.Mutex
+	m  map[*control.Authority]bool
+}
+
+func (p *ptrMemo) get(a *control.Authority) (ok, hit bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ok, hit = p.m[a]
+	return ok, hit
+}
+
+func (p *ptrMemo) put(a *control.Authority, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil || len(p.m) >= 4096 {
+		p.m = map[*control.Authority]bool{}
+	}
+	p.m[a] = ok
 }

@@ -149,8 +149,10 @@ type Server struct {
 	cov *coverage
 	// analyses remembers recent statement texts' analyses.
 	analyses analyses
-	// verified remembers authority signature checks (see signed).
-	verified sync.Map
+	// verified and signedPtr remember authority signature checks (see
+	// signed).
+	verified  sync.Map
+	signedPtr ptrMemo
 	// front is TLS and the lockout of failed logins (see tls.go, auth.go).
 	front *front
 

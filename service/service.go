@@ -180,13 +180,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 			Help:        "Distinct subjects the unit received rows about within the coverage window (AUP-6).",
 			ConstLabels: prometheus.Labels{"unit": unit},
 		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			c, err := s.control.Coverage(ctx, cfg.Tenant.Name, unit, nil, cfg.Coverage.Window.Duration)
-			if err != nil {
-				return -1
-			}
-			return float64(c.Unit)
+			// The gateway's own count: the control database's trails it.
+			return float64(s.gateway.Coverage(unit).Unit)
 		}))
 	}
 	s.console = console.New(console.Config{
