@@ -63,8 +63,9 @@ const (
 	headerSize    = 20
 )
 
-// MaxSidecarSize bounds one entry's sidecar.
-const MaxSidecarSize = 1 << 20
+// MaxSidecarSize bounds one entry's sidecar: room for the sealed detail of
+// a statement as long as the gateway accepts (1 MiB), encoded.
+const MaxSidecarSize = 8 << 20
 
 // truncateAt is the journal size beyond which a fully integrated and applied
 // journal is started afresh; Open re-applies every sidecar left in it.
