@@ -34,6 +34,12 @@ type Config struct {
 	// TLS for analysts' connections: see config/tls.go. Optional.
 	TLS TLS `yaml:"tls,omitempty"`
 
+	// MaxSessions bounds the analysts' connections served at once; one
+	// more is refused at start-up, before authentication, with SQLSTATE
+	// 53300. Each session holds one backend connection, so keep it below
+	// the backend's max_connections. Default 500.
+	MaxSessions int `yaml:"max_sessions,omitempty"`
+
 	// HTTP is the address of the console: the public transparency report, the
 	// read-only log at /log/, and the operator's pages. Default
 	// "127.0.0.1:8080".
@@ -469,6 +475,9 @@ var (
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.MaxSessions < 0 {
+		bad("max_sessions: %d must not be negative", c.MaxSessions)
+	}
 	for key, addr := range map[string]string{"listen": c.Listen, "http": c.HTTP} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad("%s: %q is not host:port", key, addr)

@@ -69,6 +69,7 @@ func TestParseBad(t *testing.T) {
 	for _, tc := range []struct{ edit, want string }{
 		{"coverage:\n  unit_cap: 200\n  tenant_cap: 1000\n  surprise: 1\noverseers: [age1x]\napprovers: [a+b+c]\n", "field surprise not found"},
 		{"listenn: x\n", "field listenn not found"},
+		{"max_sessions: -1\n", "max_sessions: -1 must not be negative"},
 		{"", ""},
 	} {
 		text := good

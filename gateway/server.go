@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -129,6 +130,11 @@ type Config struct {
 	// parameters): parsing cost grows with length, and a targeted query is
 	// short. Default 1 MiB.
 	MaxMessage int
+	// MaxSessions bounds the client connections served at once (each
+	// holds a backend connection and up to HoldLimit of held result):
+	// one more is refused at start-up with SQLSTATE 53300, as
+	// PostgreSQL refuses one over max_connections. Default 500.
+	MaxSessions int
 
 	// TLS, when set, is offered to clients that ask (SSLRequest, or
 	// direct TLS with ALPN "postgresql"); TLS 1.2 at least. Optional.
@@ -155,6 +161,9 @@ type Server struct {
 	signedPtr ptrMemo
 	// front is TLS and the lockout of failed logins (see tls.go, auth.go).
 	front *front
+
+	// conns counts client connections open, in start-up or served.
+	conns atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[uint64]*session // by the (pid, key) the client was given
@@ -183,6 +192,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxMessage == 0 {
 		cfg.MaxMessage = 1 << 20
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = 500
 	}
 	if cfg.CoverageWindow == 0 {
 		cfg.CoverageWindow = 30 * 24 * time.Hour
@@ -241,6 +253,8 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	// A cancelled server context unblocks reads by closing the socket.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	s.conns.Add(1)
+	defer s.conns.Add(-1)
 
 	sess, err := s.startup(ctx, conn)
 	if err != nil {

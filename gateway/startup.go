@@ -71,6 +71,13 @@ func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
 		sess.fatal("28000", "no PostgreSQL user name specified in startup packet", "")
 		return nil, errHandled
 	}
+	if n := s.conns.Load(); n > int64(s.cfg.MaxSessions) {
+		// Before authentication: a flood of connections costs no SCRAM
+		// work and no backend connection.
+		s.log.Warn("session refused: too many sessions", "remote", conn.RemoteAddr(), "open", n-1, "max", s.cfg.MaxSessions)
+		sess.fatal("53300", fmt.Sprintf("custodes: sorry, too many sessions already (%d)", s.cfg.MaxSessions), "try again later")
+		return nil, errHandled
+	}
 	if r, ok := params["replication"]; ok && !slices.Contains([]string{"false", "off", "no", "0"}, strings.ToLower(r)) {
 		sess.fatal("42501", "custodes: replication connections are not available", "")
 		return nil, errHandled

@@ -155,6 +155,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 		Policy:    s.policy,
 		Logger:    log.With("component", "gateway"),
 
+		MaxSessions:    cfg.MaxSessions,
 		UnitCap:        cfg.Coverage.UnitCap,
 		TenantCap:      cfg.Coverage.TenantCap,
 		CoverageWindow: cfg.Coverage.Window.Duration,
