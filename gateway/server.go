@@ -135,6 +135,10 @@ type Config struct {
 	// one more is refused at start-up with SQLSTATE 53300, as
 	// PostgreSQL refuses one over max_connections. Default 500.
 	MaxSessions int
+	// WriteTimeout bounds one write to a client: a client that stops
+	// reading its results is disconnected after it, freeing its backend
+	// connection. Default 60s.
+	WriteTimeout time.Duration
 
 	// TLS, when set, is offered to clients that ask (SSLRequest, or
 	// direct TLS with ALPN "postgresql"); TLS 1.2 at least. Optional.
@@ -195,6 +199,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = 500
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = time.Minute
 	}
 	if cfg.CoverageWindow == 0 {
 		cfg.CoverageWindow = 30 * 24 * time.Hour

@@ -143,6 +143,9 @@ func (s *session) flush() error {
 	if len(s.out) == 0 {
 		return nil
 	}
+	// A client that stops reading must not hold its backend connection
+	// and held result for ever.
+	s.client.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
 	_, err := s.client.Write(s.out)
 	s.out = s.out[:0]
 	if cap(s.out) > 1<<20 {
