@@ -202,6 +202,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 }
 
 func (s *Service) health(ctx context.Context) error {
+	// A failed log denies every statement until a restart recovers it:
+	// unhealthy, so that a supervisor restarts custodes.
+	if err := s.tlog.Err(); err != nil {
+		return fmt.Errorf("the transparency log has failed closed (restart custodes to recover it): %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	return s.control.Ping(ctx)

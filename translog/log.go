@@ -126,6 +126,13 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("couldn't open log in %s: %w", opts.Dir, err)
 	}
 
+	// Tessera panics rather than return an error when it cannot create its
+	// files (v1.0.4 storage/posix/files.go, appender.initialise): find out
+	// first, and say so.
+	if err := checkWritable(opts.Dir); err != nil {
+		return nil, fmt.Errorf("couldn't open log in %s: %w", opts.Dir, err)
+	}
+
 	// The background work outlives ctx: it ends with Close.
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	driver, err := posix.New(bg, posix.Config{Path: opts.Dir})
@@ -253,6 +260,17 @@ func (l *Log) AppendWith(ctx context.Context, data, side []byte) (uint64, error)
 	return l.journal.append(ctx, data, side)
 }
 
+// Err reports why the log no longer accepts entries (it failed closed: a
+// journal write or an integration failed), or nil while it does. Once
+// failed, only a restart on the same directory recovers it, which Open
+// does safely.
+func (l *Log) Err() error {
+	j := l.journal
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.failed
+}
+
 // Close stops accepting entries, waits for the Appends in flight, waits for
 // a checkpoint covering every entry this Log appended, and stops the
 // background work. Close is idempotent.
@@ -307,4 +325,21 @@ func witnessGroup(ws []Witness, min int) (tessera.WitnessGroup, error) {
 		group.Components = append(group.Components, w)
 	}
 	return group, nil
+}
+
+// checkWritable fails unless dir, and Tessera's state directory in it if
+// it exists, accept a new file.
+func checkWritable(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, ".state")} {
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		f, err := os.CreateTemp(d, ".writable-*")
+		if err != nil {
+			return fmt.Errorf("the log directory is not writable: %w", err)
+		}
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return nil
 }

@@ -465,7 +465,6 @@ func TestStorageReadOnlyRecovers(t *testing.T) {
 // takes `custodes serve` down with a stack trace instead of the message
 // "couldn't open the transparency log: …").
 func TestStorageReadOnlyOpenErrors(t *testing.T) {
-	t.Skip("known bug: translog.Open panics on a read-only log directory — tessera v1.0.4 storage/posix/files.go:476-478 (appender.initialise) panics when it cannot open .state/treeState.lock O_RDWR|O_CREAT; translog.Open should check the directory is writable before tessera.NewAppender and return the error")
 	sf := readOnlyLog(t)
 	err := openReadOnly(t, sf.dir, sf.skey)
 	if err == nil {
