@@ -186,6 +186,7 @@ func (s *session) runLocal(ctx context.Context, v *verdict) bool {
 			return false
 		}
 		if d := s.bindScope(ctx, v.localValue); d != nil {
+			s.recordDenial(ctx, v, d)
 			s.sendDenial(d, false)
 			return false
 		}
@@ -215,7 +216,9 @@ func (s *session) switchable(ctx context.Context, v *verdict) *denial {
 	}
 	if err := s.backendExec(ctx, "CLOSE ALL"); err != nil {
 		s.srv.log.Error("couldn't close cursors before an authority change", "err", err)
-		return &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-9"), reason: "the session's cursors could not be closed before the authority changed", hint: "reconnect"}
+		d := &denial{rules: ruleList(s.srv.cfg.Policy, "AUP-9"), reason: "the session's cursors could not be closed before the authority changed", hint: "reconnect"}
+		s.recordDenial(ctx, v, d)
+		return d
 	}
 	clear(s.cursors)
 	return nil
@@ -275,6 +278,7 @@ func (s *session) setAuthority(ctx context.Context, id, text string) *denial {
 		return d
 	}
 	if d := s.bindScope(ctx, id); d != nil {
+		s.recordDenial(ctx, v, d)
 		return d
 	}
 	if _, err := s.recordAllowed(ctx, v, 0); err != nil {
