@@ -183,7 +183,7 @@ func (s *session) sync(ctx context.Context) error {
 	s.skipping = false
 	s.be.Send(&pgproto3.Sync{})
 	s.expect(opReady, nil)
-	if err := s.be.Flush(); err != nil {
+	if err := s.beFlush(); err != nil {
 		return err
 	}
 	if err := s.relay(ctx, true); err != nil {
@@ -209,7 +209,7 @@ func (s *session) drain(ctx context.Context) error {
 		return nil
 	}
 	s.be.Send(&pgproto3.Flush{})
-	if err := s.be.Flush(); err != nil {
+	if err := s.beFlush(); err != nil {
 		return err
 	}
 	return s.relay(ctx, false)

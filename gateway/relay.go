@@ -55,9 +55,9 @@ func (s *session) relay(ctx context.Context, untilReady bool) error {
 		if !untilReady && s.hasReady() {
 			return fmt.Errorf("gateway: relay without ready while a sync is pending")
 		}
-		msg, err := s.be.Receive()
+		msg, err := s.beReceive()
 		if err != nil {
-			return fmt.Errorf("couldn't read from backend: %w", err)
+			return err
 		}
 		head := s.pending[0]
 		switch m := msg.(type) {

@@ -122,9 +122,37 @@ func (s *session) run(ctx context.Context) error {
 			}
 		}
 		if err != nil {
+			if errors.Is(err, errBackendLost) {
+				// Whatever is queued may hold rows not yet recorded: drop
+				// it, and say why the session ends, as PostgreSQL would.
+				s.out = s.out[:0]
+				s.send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "08006",
+					Message: "custodes: the connection to the database was lost; nothing more was released",
+					Hint:    "reconnect"})
+				s.flush()
+			}
 			return err
 		}
 	}
+}
+
+// errBackendLost marks a failure to read from or write to the backend
+// connection: the session cannot go on.
+var errBackendLost = errors.New("the connection to the database was lost")
+
+func (s *session) beFlush() error {
+	if err := s.be.Flush(); err != nil {
+		return fmt.Errorf("couldn't write to backend: %w: %w", errBackendLost, err)
+	}
+	return nil
+}
+
+func (s *session) beReceive() (pgproto3.BackendMessage, error) {
+	msg, err := s.be.Receive()
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read from backend: %w: %w", errBackendLost, err)
+	}
+	return msg, nil
 }
 
 // send queues a message for the client. It does not write.

@@ -69,7 +69,7 @@ func (s *session) simpleQuery(ctx context.Context, sql string) error {
 		}
 		s.expect(opReady, nil)
 		s.be.Send(&pgproto3.Query{String: strings.Join(texts, ";\n")})
-		if err := s.be.Flush(); err != nil {
+		if err := s.beFlush(); err != nil {
 			return err
 		}
 		if err := s.relay(ctx, true); err != nil {
@@ -231,12 +231,12 @@ func (s *session) backendExec(ctx context.Context, sql string) error {
 		return errors.New("gateway: backendExec with responses pending")
 	}
 	s.be.Send(&pgproto3.Query{String: sql})
-	if err := s.be.Flush(); err != nil {
+	if err := s.beFlush(); err != nil {
 		return err
 	}
 	var failed error
 	for {
-		msg, err := s.be.Receive()
+		msg, err := s.beReceive()
 		if err != nil {
 			return err
 		}
