@@ -63,6 +63,7 @@ func TestHandler(t *testing.T) {
 	for _, p := range []string{
 		"/log/", "/log/tile/", "/log/tile/0/", "/log/tile/entries/",
 		"/log/.state/treeState", "/log/.state/", "/log/tile/../.state/treeState",
+		"/log/.journal/journal.2", "/log/tile/../.journal/journal.2",
 		"/log/tile/0/%2e%2e/%2e%2e/.state/treeState",
 		"/log/tile/0/0", "/log/tile/0/0000", "/log/tile/0/x000/000", "/log/tile/0/000.p/0",
 		"/log/tile/0/000.p/256", "/log/tile/0/000.p/05", "/log/tile/64/000",
