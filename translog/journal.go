@@ -117,7 +117,8 @@ type journal struct {
 	log   *slog.Logger
 
 	mu         sync.Mutex
-	cond       *sync.Cond // signals: new records to flush, integration progress
+	cond       *sync.Cond // signals: durable records, integration and store progress, failure, closing
+	flushCond  *sync.Cond // wakes the flusher alone: new records to flush (and failure, closing)
 	next       uint64     // index of the next Append
 	buf        []byte     // encoded records not yet written
 	waiters    []waiter   // Appends waiting for buf's fdatasync
@@ -165,6 +166,7 @@ func openJournal(ctx context.Context, dir string, size uint64, add tessera.AddFn
 	j := &journal{f: f, add: add, chunk: max(1, chunk), apply: apply, log: lg, next: size, integrated: size,
 		flusherDone: make(chan struct{}), integratorDone: make(chan struct{}), applierDone: make(chan struct{})}
 	j.cond = sync.NewCond(&j.mu)
+	j.flushCond = sync.NewCond(&j.mu)
 	j.syncTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "custodes_log_journal_sync_seconds",
 		Help:    "Time to write and fdatasync one group of journaled entries.",
@@ -361,7 +363,10 @@ func (j *journal) append(ctx context.Context, data, side []byte) (uint64, error)
 	j.buf = appendRecord(j.buf, idx, data, side)
 	w := waiter{idx, make(chan error, 1)}
 	j.waiters = append(j.waiters, w)
-	j.cond.Broadcast()
+	// Only the flusher cares: waking the integrator and the store too, on
+	// every Append, would cost two futex wake-ups and context switches
+	// each.
+	j.flushCond.Signal()
 	j.mu.Unlock()
 
 	select {
@@ -399,7 +404,7 @@ func (j *journal) flusher() {
 	for {
 		j.mu.Lock()
 		for len(j.waiters) == 0 && !j.closing && j.failed == nil {
-			j.cond.Wait()
+			j.flushCond.Wait()
 		}
 		if len(j.waiters) == 0 {
 			j.flushed = true
@@ -503,6 +508,7 @@ func (j *journal) integrator() {
 		if err != nil {
 			j.failed = fmt.Errorf("couldn't append to log: %w", err)
 			j.cond.Broadcast()
+			j.flushCond.Broadcast()
 			j.mu.Unlock()
 			return
 		}
@@ -690,6 +696,7 @@ func (j *journal) close() error {
 	j.mu.Lock()
 	j.closing = true
 	j.cond.Broadcast()
+	j.flushCond.Broadcast()
 	j.mu.Unlock()
 	<-j.flusherDone
 	j.mu.Lock()
