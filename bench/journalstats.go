@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"os"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/custodes/custodes/internal/deployment"
 )
 
 // journalStats are the gateway's journal histograms' sums and counts
@@ -19,49 +15,17 @@ type journalStats struct {
 	syncSum, syncs, groupSum float64
 }
 
-// readJournalStats scrapes d's /metrics with the operator token.
-func readJournalStats(ctx context.Context, d *deployment) (journalStats, error) {
-	var js journalStats
-	token, err := os.ReadFile(d.cfg.Path(d.cfg.OperatorTokenFile))
+// readJournalStats scrapes d's /metrics.
+func readJournalStats(ctx context.Context, d *deployment.Deployment) (journalStats, error) {
+	m, err := d.Metrics(ctx, "custodes_log_journal_sync_seconds_sum", "custodes_log_journal_sync_seconds_count", "custodes_log_journal_group_entries_sum")
 	if err != nil {
-		return js, err
+		return journalStats{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+d.cfg.HTTP+"/metrics", nil)
-	if err != nil {
-		return js, err
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return js, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return js, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "custodes_log_journal_sync_seconds_sum":
-			js.syncSum = v
-		case "custodes_log_journal_sync_seconds_count":
-			js.syncs = v
-		case "custodes_log_journal_group_entries_sum":
-			js.groupSum = v
-		}
-	}
-	return js, sc.Err()
+	return journalStats{
+		syncSum:  m["custodes_log_journal_sync_seconds_sum"],
+		syncs:    m["custodes_log_journal_sync_seconds_count"],
+		groupSum: m["custodes_log_journal_group_entries_sum"],
+	}, nil
 }
 
 // since describes the journal's work between two scrapes.

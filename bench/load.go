@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/custodes/custodes/internal/deployment"
 )
 
 var modes = []string{"prepared", "simple"}
@@ -32,28 +34,21 @@ func runStack(ctx context.Context, o *options, dir string, tl *tools, log *slog.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cluster, err := startCluster(ctx, dir, o.persons, log)
+	d, err := startDeployment(ctx, o, dir, log)
 	if err != nil {
 		return err
 	}
-	defer cluster.Stop()
-	cfg, path, err := configure(ctx, cluster, dir, o.subjects, log)
-	if err != nil {
-		return err
-	}
+	defer d.Close()
+	cluster, cfg := d.Cluster, d.Config
 	bin := o.custodes
 	if bin == "" {
-		if bin, err = buildCustodes(ctx, dir); err != nil {
+		if bin, err = deployment.Build(ctx, dir, "go run ./bench", progress); err != nil {
 			return err
 		}
 	}
-	say("bench: starting custodes serve")
-	d, err := startGateway(ctx, bin, path, dir)
-	if err != nil {
+	if err := d.StartGateway(ctx, bin, deployment.GatewayOptions{Pprof: true}); err != nil {
 		return err
 	}
-	defer d.stopGateway()
-	d.cluster, d.cfg = cluster, cfg
 
 	if !o.skip["pgbench"] {
 		b, err := startPgbouncer(ctx, tl.pgbouncer, cluster, dir, o.clients)
@@ -87,7 +82,7 @@ func runStack(ctx context.Context, o *options, dir string, tl *tools, log *slog.
 // rounds runs pgbench against each target alternately: per round, both
 // modes, the targets in an order rotated by the round, so that none is
 // always first after an idle moment.
-func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir string, d *deployment, t *table) error {
+func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir string, d *deployment.Deployment, t *table) error {
 	type key struct{ target, mode string }
 	tps := map[key][]float64{}
 	lat := map[key][]int32{}
@@ -108,7 +103,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				cpu0 := cpuTime(d.gateway.Process.Pid)
+				cpu0 := cpuTime(d.GatewayPid())
 				js0, _ := readJournalStats(ctx, d)
 				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r), script(o.subjects))
 				if err != nil {
@@ -118,7 +113,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 				if tg.name == "custodes" && len(res.latencies) > 0 {
 					// The gateway's own CPU per transaction: what it costs
 					// when it is not waiting.
-					gw = fmt.Sprintf("  gateway CPU %.0f µs/transaction", (cpuTime(d.gateway.Process.Pid)-cpu0).Seconds()*1e6/float64(len(res.latencies)))
+					gw = fmt.Sprintf("  gateway CPU %.0f µs/transaction", (cpuTime(d.GatewayPid())-cpu0).Seconds()*1e6/float64(len(res.latencies)))
 					if js, err := readJournalStats(ctx, d); err == nil {
 						gw += js.since(js0)
 					}
@@ -131,7 +126,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 		}
 	}
 	select {
-	case <-d.exited:
+	case <-d.Exited():
 		return fmt.Errorf("custodes serve exited during the load")
 	default:
 	}
@@ -167,7 +162,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 // profile takes a CPU profile of the gateway under each mode's load
 // through its CUSTODES_PPROF listener, and the top of each with go tool
 // pprof.
-func profile(ctx context.Context, o *options, tl *tools, custodes target, dir string, d *deployment, bin string) error {
+func profile(ctx context.Context, o *options, tl *tools, custodes target, dir string, d *deployment.Deployment, bin string) error {
 	if err := os.MkdirAll(o.profile, 0o755); err != nil {
 		return err
 	}
@@ -179,7 +174,7 @@ func profile(ctx context.Context, o *options, tl *tools, custodes target, dir st
 		var perr error
 		wg.Go(func() {
 			time.Sleep(time.Second) // let the clients connect first
-			perr = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", d.pprof, secs), file)
+			perr = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", d.PprofAddr(), secs), file)
 		})
 		// What the gateway's backends wait for in PostgreSQL.
 		var waits map[string]int
@@ -192,7 +187,7 @@ func profile(ctx context.Context, o *options, tl *tools, custodes target, dir st
 		// what runs.
 		wg.Go(func() {
 			time.Sleep(o.duration / 2)
-			fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", d.pprof), filepath.Join(o.profile, "goroutines-"+mode+".txt"))
+			fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", d.PprofAddr()), filepath.Join(o.profile, "goroutines-"+mode+".txt"))
 		})
 		res, err := pgbench(ctx, tl.pgbench, custodes, mode, o.clients, o.threads, o.duration, dir, "profile", script(o.subjects))
 		wg.Wait()
@@ -204,7 +199,7 @@ func profile(ctx context.Context, o *options, tl *tools, custodes target, dir st
 		if perr != nil {
 			return perr
 		}
-		if err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/allocs", d.pprof), filepath.Join(o.profile, "allocs-after-"+mode+".pprof")); err != nil {
+		if err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/allocs", d.PprofAddr()), filepath.Join(o.profile, "allocs-after-"+mode+".pprof")); err != nil {
 			return err
 		}
 		top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40", bin, file).CombinedOutput()
@@ -250,8 +245,8 @@ func fetch(ctx context.Context, url, file string) error {
 // memory opens o.sessions analyst sessions through the gateway, each with
 // the authority bound and one statement run, and reads the gateway
 // process's resident memory with them open.
-func memory(ctx context.Context, o *options, d *deployment, t *table) error {
-	pid := d.gateway.Process.Pid
+func memory(ctx context.Context, o *options, d *deployment.Deployment, t *table) error {
+	pid := d.GatewayPid()
 	after := ""
 	if !o.skip["pgbench"] {
 		after = ", after the load"
@@ -261,7 +256,7 @@ func memory(ctx context.Context, o *options, d *deployment, t *table) error {
 		return err
 	}
 	say("bench: gateway RSS %.1f MB; opening %d sessions", mib(before), o.sessions)
-	cfg, err := pgx.ParseConfig(d.gatewayURL())
+	cfg, err := pgx.ParseConfig(d.AnalystURL(analyst))
 	if err != nil {
 		return err
 	}

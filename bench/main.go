@@ -36,7 +36,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,8 +44,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
-	"k8s.io/klog/v2"
+	"github.com/custodes/custodes/internal/deployment"
 )
 
 type options struct {
@@ -112,14 +110,7 @@ func main() {
 
 func run(ctx context.Context, o *options) error {
 	start := time.Now()
-	var level slog.Level = slog.LevelWarn
-	if o.verbose {
-		level = slog.LevelInfo
-	}
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
-	log := slog.New(h)
-	// Tessera logs through klog; only its warnings are worth a line here.
-	klog.SetLogger(logr.FromSlogHandler(h.WithAttrs([]slog.Attr{slog.String("component", "tessera")})))
+	log := deployment.Logger(o.verbose)
 
 	var tools *tools
 	if !o.skip["pgbench"] {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/custodes/custodes/internal/deployment"
 	"github.com/custodes/custodes/pgcluster"
 )
 
@@ -34,7 +35,7 @@ func startPgbouncer(ctx context.Context, bin string, c *pgcluster.Cluster, dir s
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := deployment.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

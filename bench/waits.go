@@ -10,14 +10,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/custodes/custodes/internal/deployment"
 )
 
 // sampleWaits samples, every 100 ms for d, what the active backends of
 // the agency and control databases are waiting for (pg_stat_activity),
 // counting "database | wait | statement" over all samples.
-func sampleWaits(ctx context.Context, dp *deployment, d time.Duration) (map[string]int, int) {
+func sampleWaits(ctx context.Context, dp *deployment.Deployment, d time.Duration) (map[string]int, int) {
 	waits := map[string]int{}
-	conn, err := pgx.Connect(ctx, dp.cluster.SuperuserURL("postgres"))
+	conn, err := pgx.Connect(ctx, dp.Cluster.SuperuserURL("postgres"))
 	if err != nil {
 		return waits, 0
 	}

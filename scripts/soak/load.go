@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/custodes/custodes/internal/deployment"
 )
 
 // A workload is one kind of statement the load sends, over and over, and
@@ -102,7 +104,7 @@ func short(err error) string {
 }
 
 // runLoad runs every workload until ctx ends, and houston's suspensions.
-func runLoad(ctx context.Context, o *options, d *deployment) *tally {
+func runLoad(ctx context.Context, o *options, d *deployment.Deployment) *tally {
 	t := &tally{byWorkload: map[string]map[string]uint64{}, allowed: map[string]uint64{}, denied: map[string]uint64{}, byRule: map[string]uint64{}, other: map[string]uint64{}}
 	var wg sync.WaitGroup
 	for i := range workloads {
@@ -115,7 +117,7 @@ func runLoad(ctx context.Context, o *options, d *deployment) *tally {
 }
 
 // client runs w until ctx ends.
-func (t *tally) client(ctx context.Context, d *deployment, w *workload, seed int) {
+func (t *tally) client(ctx context.Context, d *deployment.Deployment, w *workload, seed int) {
 	var c *pgx.Conn
 	defer func() {
 		if c != nil {
@@ -156,8 +158,8 @@ func (t *tally) client(ctx context.Context, d *deployment, w *workload, seed int
 
 // connect opens a session for w; setting the authority in the startup
 // options is a statement of its own, counted.
-func (t *tally) connect(d *deployment, w *workload) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", w.analyst, w.analyst, d.cfg.Listen, agencyDB))
+func (t *tally) connect(d *deployment.Deployment, w *workload) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(d.AnalystURL(w.analyst))
 	if err != nil {
 		return nil, err
 	}
@@ -205,14 +207,14 @@ func run1(ctx context.Context, c *pgx.Conn, sql string) (int, error) {
 // suspensions suspends unit houston every o.cycle for o.suspend, with the
 // operator's commands, until ctx ends; a suspension begun is always
 // resumed.
-func (t *tally) suspensions(ctx context.Context, o *options, d *deployment) {
+func (t *tally) suspensions(ctx context.Context, o *options, d *deployment.Deployment) {
 	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(o.cycle - o.suspend):
 		}
-		if err := d.operator(context.Background(), "suspend", "houston", fmt.Sprintf("soak: suspension %d", n)); err != nil {
+		if err := operator(context.Background(), d, "suspend", "houston", fmt.Sprintf("soak: suspension %d", n)); err != nil {
 			t.note(err.Error())
 			continue
 		}
@@ -220,7 +222,7 @@ func (t *tally) suspensions(ctx context.Context, o *options, d *deployment) {
 		case <-ctx.Done():
 		case <-time.After(o.suspend):
 		}
-		if err := d.operator(context.Background(), "resume", "houston", fmt.Sprintf("soak: suspension %d over", n)); err != nil {
+		if err := operator(context.Background(), d, "resume", "houston", fmt.Sprintf("soak: suspension %d over", n)); err != nil {
 			t.note(err.Error())
 			return
 		}

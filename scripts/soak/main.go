@@ -38,7 +38,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,8 +47,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-logr/logr"
-	"k8s.io/klog/v2"
+	"github.com/custodes/custodes/internal/deployment"
 )
 
 type options struct {
@@ -106,15 +104,7 @@ func main() {
 // reports whether every check passed.
 func run(ctx context.Context, o *options) (bool, error) {
 	start := time.Now()
-	level := slog.LevelWarn
-	if o.verbose {
-		level = slog.LevelInfo
-	}
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
-	log := slog.New(h)
-	// Tessera logs through klog (in this process: while the authorities
-	// are issued).
-	klog.SetLogger(logr.FromSlogHandler(h.WithAttrs([]slog.Attr{slog.String("component", "tessera")})))
+	log := deployment.Logger(o.verbose)
 
 	dir, keep, err := workDir(o)
 	if err != nil {
@@ -132,7 +122,11 @@ func run(ctx context.Context, o *options) (bool, error) {
 
 	d, err := deploy(ctx, o, dir, log)
 	if d != nil {
-		defer d.close()
+		defer func() {
+			if err := d.Close(); err != nil {
+				say("soak: %v", err)
+			}
+		}()
 	}
 	if err != nil {
 		return false, err
@@ -169,12 +163,12 @@ func run(ctx context.Context, o *options) (bool, error) {
 		fmt.Sprintf("%v at rest before, %v after (max %v under load)", rest.goroutines, after.goroutines, smp.maxGoroutines()))
 
 	say("soak: stopping custodes serve")
-	if err := d.stopGateway(); err != nil {
+	if err := d.StopGateway(); err != nil {
 		checks.add("custodes serve stops on SIGTERM", false, err.Error())
 	} else {
 		checks.add("custodes serve stops on SIGTERM", true, "")
 	}
-	verifyOut, verr := d.verify(ctx)
+	verifyOut, verr := verify(ctx, d)
 	checks.add("custodes verify", verr == nil, verifyOut)
 	rep, err := computeReport(ctx, d)
 	if err != nil {

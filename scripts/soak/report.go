@@ -8,20 +8,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custodes/custodes/internal/deployment"
 	"github.com/custodes/custodes/report"
 	"github.com/custodes/custodes/translog"
 )
 
 // computeReport computes the transparency report of the whole log, as
 // `custodes report --format json` does, bounded to 10 minutes.
-func computeReport(ctx context.Context, d *deployment) (*report.Report, error) {
+func computeReport(ctx context.Context, d *deployment.Deployment) (*report.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	src, err := translog.OpenSource(d.logDir())
+	src, err := translog.OpenSource(d.LogDir())
 	if err != nil {
 		return nil, err
 	}
-	return report.Compute(ctx, src, d.vkey, report.Options{})
+	return report.Compute(ctx, src, d.LogKey, report.Options{})
 }
 
 // compareReport checks the report counts what the load did: statements

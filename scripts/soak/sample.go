@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/custodes/custodes/internal/deployment"
 )
 
 // sample is one scrape of the gateway's /metrics.
@@ -25,66 +24,36 @@ func (s sample) String() string {
 	return fmt.Sprintf("RSS %.1f MiB, heap %.1f MiB, %v goroutines, %v sessions", s.rss/(1<<20), s.heap/(1<<20), s.goroutines, s.sessions)
 }
 
-// sampler scrapes the gateway's /metrics with the operator token.
+// sampler scrapes the gateway's /metrics.
 type sampler struct {
-	d      *deployment
-	client *http.Client
-	start  time.Time
+	d     *deployment.Deployment
+	start time.Time
 
 	mu      sync.Mutex
 	samples []sample
 	errs    int
 }
 
-func newSampler(d *deployment) *sampler {
-	return &sampler{d: d, client: &http.Client{Timeout: 5 * time.Second}}
-}
+func newSampler(d *deployment.Deployment) *sampler { return &sampler{d: d} }
 
 func (s *sampler) scrape(ctx context.Context) (sample, error) {
-	var out sample
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.d.cfg.HTTP+"/metrics", nil)
+	m, err := s.d.Metrics(ctx, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines",
+		"custodes_sessions", "custodes_log_integrated_entries", "custodes_log_sidecars_pending")
 	if err != nil {
-		return out, err
+		return sample{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+s.d.token)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return out, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return out, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "process_resident_memory_bytes":
-			out.rss = v
-		case "go_memstats_heap_inuse_bytes":
-			out.heap = v
-		case "go_goroutines":
-			out.goroutines = v
-		case "custodes_sessions":
-			out.sessions = v
-		case "custodes_log_integrated_entries":
-			out.integrated = v
-		case "custodes_log_sidecars_pending":
-			out.pending = v
-		}
+	out := sample{
+		rss:        m["process_resident_memory_bytes"],
+		heap:       m["go_memstats_heap_inuse_bytes"],
+		goroutines: m["go_goroutines"],
+		sessions:   m["custodes_sessions"],
+		integrated: m["custodes_log_integrated_entries"],
+		pending:    m["custodes_log_sidecars_pending"],
 	}
 	if !s.start.IsZero() {
 		out.at = time.Since(s.start)
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // run samples every interval until ctx ends.
