@@ -145,6 +145,24 @@ func (s *Sample) Attrs() map[string]string {
 	return a
 }
 
+// FromAttrs is the sample a storage attestation entry recorded at t (its
+// sizes and row counts; readers and sessions are not needed again).
+func FromAttrs(t time.Time, attrs map[string]string) *Sample {
+	s := &Sample{Time: t, Rows: map[string]int64{}, Bytes: map[string]int64{}}
+	for k, v := range attrs {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		if d, ok := strings.CutPrefix(k, "bytes."); ok {
+			s.Bytes[d] = n
+		} else if d, ok := strings.CutPrefix(k, "rows."); ok {
+			s.Rows[d] = n
+		}
+	}
+	return s
+}
+
 func (s *Sample) total() int64 {
 	var t int64
 	for _, b := range s.Bytes {
@@ -166,6 +184,33 @@ type Sampler struct {
 // New returns a Sampler.
 func New(q Querier, rec Recorder, cfg Config, log *slog.Logger) *Sampler {
 	return &Sampler{q: q, rec: rec, cfg: cfg, log: log}
+}
+
+// observe adds smp to the history and says whether stored data grew more
+// than the ratio within the window, with the alert.
+func (s *Sampler) observe(smp *Sample) ([2]string, bool) {
+	s.history = append(s.history, smp)
+	for len(s.history) > 1 && smp.Time.Sub(s.history[0].Time) > s.cfg.GrowthWindow {
+		s.history = s.history[1:]
+	}
+	first := s.history[0]
+	if s.cfg.GrowthRatio <= 0 || first == smp || first.total() <= 0 {
+		return [2]string{}, false
+	}
+	ratio := float64(smp.total()) / float64(first.total())
+	if ratio <= s.cfg.GrowthRatio {
+		return [2]string{}, false
+	}
+	return [2]string{"storage_growth", fmt.Sprintf("stored data grew %.2f× in %s (from %d to %d bytes), above the %.2f× alert ratio",
+		ratio, smp.Time.Sub(first.Time).Round(time.Second), first.total(), smp.total(), s.cfg.GrowthRatio)}, true
+}
+
+// Seed gives the sampler the samples recorded before it started (from the
+// log), so that growth over a window longer than this process has run is
+// still measured. Call it before Run.
+func (s *Sampler) Seed(earlier []*Sample) {
+	slices.SortFunc(earlier, func(a, b *Sample) int { return a.Time.Compare(b.Time) })
+	s.history = append(earlier, s.history...)
 }
 
 // Run samples now and then every interval until ctx ends.
@@ -206,15 +251,8 @@ func (s *Sampler) Once(ctx context.Context) error {
 	if len(smp.DirectSessions) > 0 {
 		alerts = append(alerts, [2]string{"bypass_session", fmt.Sprintf("%d session(s) on the agency database did not come through custodes: %s", len(smp.DirectSessions), strings.Join(smp.DirectSessions, ", "))})
 	}
-	s.history = append(s.history, smp)
-	for len(s.history) > 1 && smp.Time.Sub(s.history[0].Time) > s.cfg.GrowthWindow {
-		s.history = s.history[1:]
-	}
-	if first := s.history[0]; s.cfg.GrowthRatio > 0 && first != smp && first.total() > 0 {
-		if ratio := float64(smp.total()) / float64(first.total()); ratio > s.cfg.GrowthRatio {
-			alerts = append(alerts, [2]string{"storage_growth", fmt.Sprintf("stored data grew %.2f× in %s (from %d to %d bytes), above the %.2f× alert ratio",
-				ratio, smp.Time.Sub(first.Time).Round(time.Second), first.total(), smp.total(), s.cfg.GrowthRatio)})
-		}
+	if a, ok := s.observe(smp); ok {
+		alerts = append(alerts, a)
 	}
 	for _, a := range alerts {
 		if _, err := s.rec.Alert(ctx, a[0], a[1]); err != nil {

@@ -415,7 +415,7 @@ func (s *Service) Serve(ctx context.Context, ready func()) error {
 		}
 		httpDone <- nil
 	}()
-	go s.newSampler().Run(gctx, s.cfg.Storage.Interval.Duration)
+	go s.runSampler(gctx)
 	s.log.Info("serving", "gateway", pgln.Addr().String(), "console", httpln.Addr().String())
 	if ready != nil {
 		ready()

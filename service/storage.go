@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/sampler"
+	"github.com/custodes/custodes/translog"
 )
 
 // newSampler builds the storage sampler from the config.
@@ -63,6 +65,47 @@ func (s *Service) appendEntry(ctx context.Context, e *record.Entry) (uint64, err
 		return 0, fmt.Errorf("couldn't record %s: %w", e.Kind, err)
 	}
 	return idx, nil
+}
+
+// runSampler seeds the storage sampler with the attestations the log holds
+// within the growth window, then runs it every interval until ctx ends.
+func (s *Service) runSampler(ctx context.Context) {
+	sm := s.newSampler()
+	if window := s.cfg.Alerts.StorageGrowthWindow.Duration; window > 0 {
+		earlier, err := s.storageHistory(ctx, time.Now().Add(-window))
+		if err != nil {
+			s.log.Warn("couldn't read earlier storage attestations from the log; growth is measured from now", "err", err)
+		}
+		s.log.Info("storage growth measured from the log's attestations", "earlier", len(earlier), "window", window)
+		sm.Seed(earlier)
+	}
+	sm.Run(ctx, s.cfg.Storage.Interval.Duration)
+}
+
+// storageHistory reads, verifying the log as it goes, the storage
+// attestations recorded since since.
+func (s *Service) storageHistory(ctx context.Context, since time.Time) ([]*sampler.Sample, error) {
+	src, err := translog.OpenSource(s.cfg.Path(s.cfg.Log.Dir))
+	if err != nil {
+		return nil, err
+	}
+	var out []*sampler.Sample
+	_, err = translog.Verify(ctx, src, s.tlog.VerifierKey(), translog.VerifyOptions{Entry: func(_ uint64, b []byte) error {
+		if !bytes.Contains(b, []byte(record.KindStorageAttestation)) {
+			return nil // cheap: most entries are statements
+		}
+		e, err := record.Parse(b)
+		if err != nil || e.Kind != record.KindStorageAttestation || e.Time.Before(since) {
+			return nil
+		}
+		attrs := map[string]string{}
+		for _, a := range e.Attrs {
+			attrs[a.Key] = a.Value
+		}
+		out = append(out, sampler.FromAttrs(e.Time, attrs))
+		return nil
+	}})
+	return out, err
 }
 
 // SampleStorage takes and records one storage attestation now, with its
