@@ -30,6 +30,7 @@ import (
 	"github.com/custodes/custodes/cli"
 	"github.com/custodes/custodes/config"
 	"github.com/custodes/custodes/internal/teststack"
+	"github.com/custodes/custodes/internal/tmpfs"
 	"github.com/custodes/custodes/pgtest"
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/translog"
@@ -567,40 +568,6 @@ func faultMetrics(t *testing.T, addr, token string) map[string]float64 {
 	return out
 }
 
-// mountFaultTmpfs mounts a tmpfs of size on a fresh directory, or skips.
-func mountFaultTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
-		t.Skipf("skipping: can't mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fillFS writes a file in dir until its filesystem is full, and returns it.
-func fillFS(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, n := range []int{64 << 10, 512} {
-		chunk := make([]byte, n)
-		for {
-			if _, err := f.Write(chunk); err != nil {
-				break
-			}
-		}
-	}
-	return path
-}
-
 const logUnavailable = "the transparency log is unavailable, so nothing is served"
 
 // wantLogUnavailable checks a denial for want of the log.
@@ -628,9 +595,9 @@ func wantLogUnavailable(t *testing.T, what string, got []string, err error, took
 // in the log when it is reopened (translog's TestStorageFull* show that in
 // detail).
 func TestFaultLogFull(t *testing.T) {
-	logDir := mountFaultTmpfs(t, "24m")
+	logDir := tmpfs.Mount(t, "24m")
 	st := teststack.Start(t, 200, func(c *config.Config) { c.Log.Dir = logDir })
-	filler := fillFS(t, logDir)
+	filler := tmpfs.Fill(t, logDir)
 	// Before the stack stops: a log without room cannot publish the
 	// checkpoint its Close waits for.
 	t.Cleanup(func() { os.Remove(filler) })

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/custodes/custodes/internal/tmpfs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,57 +31,6 @@ import (
 // Verify passes, and every Append that returned nil is in the log at its
 // index, with its sidecar applied.
 
-// mountTmpfs mounts a tmpfs of size (such as "20m") on a fresh directory,
-// unmounted at cleanup, or skips t when it cannot.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
-		t.Skipf("skipping: can't mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("couldn't unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// remount changes the options of the tmpfs at dir ("size=64m", read-only).
-func remount(dir string, flags uintptr, data string) error {
-	return syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|flags, data)
-}
-
-// fill writes a file in dir until the filesystem is full.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			break
-		}
-	}
-	// The last few pages, too, so that no file can grow at all.
-	for {
-		if _, err := f.Write(chunk[:512]); err != nil {
-			break
-		}
-	}
-	return path
-}
-
 // storageFault is one run against a failing filesystem: the log on it,
 // what the log acknowledged, and the error it first refused with.
 type storageFault struct {
@@ -99,7 +49,7 @@ type storageFault struct {
 // size; it is closed at cleanup unless the test closed it.
 func newStorageFault(t *testing.T, size string) *storageFault {
 	t.Helper()
-	sf := &storageFault{dir: mountTmpfs(t, size), st: &sideStore{}, acked: map[uint64]string{}, sides: map[uint64]string{}}
+	sf := &storageFault{dir: tmpfs.Mount(t, size), st: &sideStore{}, acked: map[uint64]string{}, sides: map[uint64]string{}}
 	sf.skey, sf.vkey = testKey(t)
 	l, err := Open(t.Context(), Options{Dir: sf.dir, SignerKey: sf.skey, CheckpointInterval: 100 * time.Millisecond, Sidecars: sf.st.apply})
 	if err != nil {
@@ -284,7 +234,7 @@ func TestStorageFullUnderTessera(t *testing.T) {
 	// Let Tessera integrate those, so the full filesystem catches the log
 	// with a tree on disk.
 	waitIntegrated(t, sf.l, 20)
-	filler := fill(t, sf.dir)
+	filler := tmpfs.Fill(t, sf.dir)
 	// The journal applies back-pressure at maxJournalLag entries behind
 	// Tessera, so this ends by then even if the failure were slow.
 	if !sf.appendUntilError(t, 4, 20, 2*maxJournalLag, 10*time.Second, side) {
@@ -326,7 +276,7 @@ func TestStorageFullLargeEntries(t *testing.T) {
 	wantENOSPC(t, sf.first)
 	failsClosed(t, sf.l)
 
-	if err := remount(sf.dir, 0, "size=64m"); err != nil {
+	if err := tmpfs.Remount(sf.dir, 0, "size=64m"); err != nil {
 		t.Fatalf("couldn't grow the tmpfs: %v", err)
 	}
 	failsClosed(t, sf.l)
@@ -405,14 +355,14 @@ func readOnlyLog(t *testing.T) *storageFault {
 	// open for writing on it, so a log cannot lose its storage this way
 	// while open (an ext4 remounted read-only on an I/O error is the case
 	// this cannot reproduce).
-	if err := remount(sf.dir, syscall.MS_RDONLY, ""); err == nil {
-		remount(sf.dir, 0, "")
+	if err := tmpfs.Remount(sf.dir, syscall.MS_RDONLY, ""); err == nil {
+		tmpfs.Remount(sf.dir, 0, "")
 		t.Fatal("the kernel made the tmpfs read-only under an open log; this test assumes it refuses")
 	}
 	if err := sf.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := remount(sf.dir, syscall.MS_RDONLY, ""); err != nil {
+	if err := tmpfs.Remount(sf.dir, syscall.MS_RDONLY, ""); err != nil {
 		t.Fatalf("couldn't make the tmpfs read-only: %v", err)
 	}
 	return sf
@@ -454,7 +404,7 @@ func openReadOnly(t *testing.T, dir, skey string) error {
 func TestStorageReadOnlyRecovers(t *testing.T) {
 	sf := readOnlyLog(t)
 	openReadOnly(t, sf.dir, sf.skey)
-	if err := remount(sf.dir, 0, ""); err != nil {
+	if err := tmpfs.Remount(sf.dir, 0, ""); err != nil {
 		t.Fatalf("couldn't make the tmpfs writable again: %v", err)
 	}
 	sf.checkRecovered(t)
