@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -60,5 +61,52 @@ func TestCoveragePrune(t *testing.T) {
 	c.pruned = time.Time{} // let the next count prune
 	if n := c.Counts("newark"); n.Unit != 1 || n.Tenant != 1 {
 		t.Fatalf("after the window: %+v, want 1 and 1", n)
+	}
+}
+
+// fakeSightings is the control database's coverage, as another replica
+// leaves it.
+type fakeSightings struct {
+	rows  []control.Sighting
+	since []time.Time
+}
+
+func (f *fakeSightings) Sightings(_ context.Context, _ string, since time.Time) ([]control.Sighting, error) {
+	f.since = append(f.since, since)
+	var out []control.Sighting
+	for _, r := range f.rows {
+		if r.Seen.After(since) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// TestCoverageLoad: what the control database holds (this gateway's past,
+// other replicas' present) is merged into the counts, within the window,
+// and a reload asks only for what is new (with a minute's overlap).
+func TestCoverageLoad(t *testing.T) {
+	now := time.Now()
+	src := &fakeSightings{rows: []control.Sighting{
+		{Unit: "newark", Token: "a", Seen: now.Add(-time.Hour)},
+		{Unit: "houston", Token: "b", Seen: now.Add(-time.Minute)},
+		{Unit: "newark", Token: "old", Seen: now.Add(-48 * time.Hour)},
+	}}
+	c := newCoverage(24 * time.Hour)
+	if err := c.load(t.Context(), src, "agency"); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Counts("newark"); n.Unit != 1 || n.Tenant != 2 {
+		t.Fatalf("after load: %+v, want newark 1, tenant 2", n)
+	}
+	src.rows = append(src.rows, control.Sighting{Unit: "newark", Token: "c", Seen: now})
+	if err := c.load(t.Context(), src, "agency"); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Counts("newark"); n.Unit != 2 || n.Tenant != 3 {
+		t.Fatalf("after a replica's sighting: %+v, want newark 2, tenant 3", n)
+	}
+	if got, want := src.since[1], now.Add(-2*time.Minute); got.Before(want.Add(-time.Second)) || got.After(want.Add(time.Second)) {
+		t.Errorf("second load asked since %v, want about %v (latest sighting loaded, less a minute)", got, want)
 	}
 }
