@@ -197,6 +197,10 @@ func opsRequest(ctx context.Context, cfg *config.Config, method, path string, bo
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// The console's login limit: too many wrong tokens from here.
+		return fmt.Errorf("the console refuses this address after too many wrong operator tokens; try again in %s seconds", resp.Header.Get("Retry-After"))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s", strings.TrimPrefix(strings.TrimSpace(string(b)), "custodes: "))
 	}
