@@ -1,0 +1,349 @@
+//go:build linux
+
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/custodes/custodes/internal/teststack"
+	"github.com/custodes/custodes/record"
+)
+
+// loadBound is the longest any statement or connection attempt may take
+// while the databases are being cut under it: longer is a hang.
+const loadBound = 5 * time.Second
+
+// TestFaultCrashUnderLoad repeats the backend and control database faults
+// of TestFaultBackend and TestFaultControlDatabase under concurrent load
+// (issue 7): 8 clients as alice under W-DEMO-1 read persons 101-103 over
+// the simple and the extended protocol and run denied statements for about
+// 6s, reconnecting whenever a session ends, while at seeded random moments
+// every backend of the gateway's role on the agency database is terminated
+// (twice, as a crash of the backend PostgreSQL does to them) and every
+// connection of the control role, to the control database and the scope
+// connections in the agency database, is terminated (twice, as a restart
+// of the control database does). No statement may hang, no statement
+// reported as an error may have released rows, every statement whose rows
+// a client received has an allowed entry, every denial a client was told
+// of is the deny entry it named, a new session is served afterwards, the
+// log verifies, and every private record reached the control database.
+func TestFaultCrashUnderLoad(t *testing.T) {
+	st := teststack.Start(t, 200)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, st.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	gwRole := roleOf(t, st.Config.Backend.URL)
+	ctlRole := roleOf(t, st.Config.Control.URL)
+	db := st.Config.BackendDatabase()
+
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("CUSTODES_FAULT_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("seed %d (set CUSTODES_FAULT_SEED to repeat)", seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+
+	// The faults, at random moments of the 6s run, at least 600ms apart.
+	const runFor = 6 * time.Second
+	type fault struct {
+		at   time.Duration
+		what string
+	}
+	var faults []fault
+	for {
+		faults = faults[:0]
+		for _, what := range []string{"backend", "backend", "control", "control"} {
+			faults = append(faults, fault{500*time.Millisecond + time.Duration(rng.Int64N(int64(runFor-1500*time.Millisecond))), what})
+		}
+		sort.Slice(faults, func(i, j int) bool { return faults[i].at < faults[j].at })
+		ok := true
+		for i := 1; i < len(faults); i++ {
+			if faults[i].at-faults[i-1].at < 600*time.Millisecond {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+	}
+	for _, f := range faults {
+		t.Logf("planned: terminate the %s connections at %v", f.what, f.at.Round(time.Millisecond))
+	}
+
+	var (
+		mu         sync.Mutex
+		statements int                 // statements run
+		served     int                 // statements whose rows a client received
+		succeeded  int                 // statements that succeeded
+		denials    = map[uint64]bool{} // entries clients were told of
+		unnamed    int                 // 42501 denials naming no entry
+		failed     int                 // other errors (the session's end)
+		sessions   int
+		slowest    time.Duration
+	)
+	note := func(what string, took time.Duration) {
+		if took > loadBound {
+			t.Errorf("%s took %v, want under %v: a hang", what, took.Round(time.Millisecond), loadBound)
+		}
+		if took > slowest {
+			slowest = took
+		}
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			var c *pgx.Conn
+			defer func() {
+				if c != nil {
+					c.Close(context.Background())
+				}
+			}()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if c == nil || c.IsClosed() {
+					if c != nil {
+						c.Close(context.Background())
+						c = nil
+					}
+					nc, err, took := faultConnect(st.Addr, db, "alice", "-c custodes.authority=W-DEMO-1", loadBound+5*time.Second)
+					mu.Lock()
+					note(fmt.Sprintf("client %d: connecting", w), took)
+					mu.Unlock()
+					if err != nil {
+						t.Logf("client %d: connecting: %v after %v", w, err, took.Round(time.Millisecond))
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					c = nc
+					mu.Lock()
+					sessions++
+					mu.Unlock()
+				}
+				mode := pgx.QueryExecModeCacheStatement
+				if (w+i)%2 == 0 {
+					mode = pgx.QueryExecModeSimpleProtocol
+				}
+				sctx, cancel := context.WithTimeout(context.Background(), loadBound+5*time.Second)
+				start := time.Now()
+				var got []string
+				var err error
+				denied := (w+i)%5 == 4
+				var what string
+				if denied {
+					what = "a denied statement"
+					_, err = c.Exec(sctx, "SELECT pg_read_file('/etc/hostname')", mode)
+				} else {
+					subject := 101 + (w+i)%3
+					what = fmt.Sprintf("the read of %d", subject)
+					var rows pgx.Rows
+					rows, err = c.Query(sctx, faultQuery, mode, subject)
+					if err == nil {
+						for rows.Next() {
+							var s string
+							if err := rows.Scan(&s); err == nil {
+								got = append(got, s)
+							}
+						}
+						rows.Close()
+						err = rows.Err()
+					}
+				}
+				took := time.Since(start)
+				cancel()
+
+				mu.Lock()
+				statements++
+				note(fmt.Sprintf("client %d: %s (%v)", w, what, mode), took)
+				if len(got) > 0 {
+					served++
+				}
+				var pe *pgconn.PgError
+				switch {
+				case err == nil && denied:
+					t.Errorf("client %d: %s succeeded", w, what)
+				case err == nil:
+					succeeded++
+					if len(got) != 1 {
+						t.Errorf("client %d: %s: %q", w, what, got)
+					}
+				case len(got) > 0:
+					t.Errorf("client %d: %s released %d rows and then failed: %v", w, what, len(got), err)
+				}
+				switch {
+				case err == nil:
+				case errors.As(err, &pe) && pe.Code == "42501":
+					if m := entryRE.FindStringSubmatch(pe.Detail); m != nil {
+						idx, _ := strconv.ParseUint(m[1], 10, 64)
+						denials[idx] = true
+					} else {
+						unnamed++
+						t.Errorf("client %d: %s: a denial that names no entry: %q (%s)", w, what, pe.Message, pe.Detail)
+					}
+					if !denied {
+						t.Logf("client %d: %s denied: %s (%s)", w, what, pe.Message, pe.Detail)
+					}
+				default:
+					// The session's end (or a statement the fault hit):
+					// start a new one.
+					failed++
+					t.Logf("client %d: %s: %v after %v", w, what, err, took.Round(time.Millisecond))
+					c.Close(context.Background())
+					c = nil
+				}
+				mu.Unlock()
+			}
+		})
+	}
+
+	begin := time.Now()
+	terminate := func(f fault) {
+		at := time.Since(begin)
+		fctx, cancel := context.WithTimeout(ctx, loadBound)
+		defer cancel()
+		// Signalled all at once, as a crash ends them (the wait of
+		// pg_terminate_backend(pid, timeout) would space them ~100ms
+		// apart), then waited for until they are gone.
+		q := `SELECT coalesce(array_agg(pid), '{}') FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2) k`
+		args := []any{db, gwRole}
+		if f.what == "control" {
+			q = `SELECT coalesce(array_agg(pid), '{}') FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1) k`
+			args = []any{ctlRole}
+		}
+		var pids []int32
+		if err := admin.QueryRow(fctx, q, args...).Scan(&pids); err != nil {
+			t.Errorf("terminating the %s connections: %v", f.what, err)
+			return
+		}
+		for {
+			var left int
+			if err := admin.QueryRow(fctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&left); err != nil {
+				t.Errorf("waiting for the %s connections to end: %v", f.what, err)
+				return
+			}
+			if left == 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		n := len(pids)
+		t.Logf("at %v: terminated %d %s connections (gone after %v)", at.Round(time.Millisecond), n, f.what, (time.Since(begin) - at).Round(time.Millisecond))
+		if n == 0 {
+			t.Errorf("no %s connections to terminate", f.what)
+		}
+	}
+	for _, f := range faults {
+		time.Sleep(time.Until(begin.Add(f.at)))
+		terminate(f)
+	}
+	time.Sleep(time.Until(begin.Add(runFor)))
+	close(stop)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * (loadBound + 5*time.Second)):
+		t.Fatal("clients still running long after the load ended: a hang")
+	}
+	mu.Lock()
+	t.Logf("load: %d sessions, %d statements: %d succeeded, %d with rows received, %d denials named, %d other errors; slowest %v",
+		sessions, statements, succeeded, served, len(denials), failed, slowest.Round(time.Millisecond))
+	mu.Unlock()
+	if succeeded < 50 || len(denials) < 10 {
+		t.Errorf("too little load to show anything: %d succeeded, %d denials", succeeded, len(denials))
+	}
+
+	// A new session is served, by itself.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c, err, _ := faultConnect(st.Addr, db, "alice", "-c custodes.authority=W-DEMO-1", faultBound)
+		if err == nil {
+			got, rerr, _ := faultRead(c, 102)
+			c.Close(ctx)
+			if rerr == nil && len(got) == 1 {
+				served++
+				break
+			}
+			err = fmt.Errorf("%q %v", got, rerr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new session served 5s after the load: %v", err)
+		}
+	}
+
+	// Everything served and denied is on the record, and the log verifies.
+	es := faultLog(t, st.LogDir, st.VKey, func(es map[uint64]*record.Entry) error {
+		if n := allowedWithRows(es); n < served {
+			return fmt.Errorf("%d allowed statements with rows, but clients received rows of %d", n, served)
+		}
+		for idx := range denials {
+			if e := es[idx]; e == nil || e.Kind != record.KindStatement || e.Decision != "deny" {
+				return fmt.Errorf("a client was told its denial is entry %d, which is %+v", idx, e)
+			}
+		}
+		return nil
+	})
+
+	// The private records all reached the control database: none pending
+	// in the journal, and each entry's sealed detail in custodes.details.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		m := faultMetrics(t, st.HTTP, st.Token)
+		if m["custodes_log_sidecars_pending"] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after the load: %v sidecars pending", m["custodes_log_sidecars_pending"])
+		}
+	}
+	ctl, err := pgx.Connect(ctx, st.Config.Control.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close(ctx)
+	rows, _ := ctl.Query(ctx, `SELECT commitment FROM custodes.details`)
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[[32]byte]bool{}
+	for _, c := range stored {
+		have[[32]byte(c)] = true
+	}
+	withDetail, missing := 0, 0
+	for idx, e := range es {
+		if e.Detail == ([32]byte{}) {
+			continue
+		}
+		withDetail++
+		if !have[e.Detail] {
+			missing++
+			if missing <= 5 {
+				t.Errorf("entry %d's sealed detail is not in the control database", idx)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d entries with a sealed detail have none in the control database", missing, withDetail)
+	}
+	t.Logf("%d statements served, %d allowed entries with rows, %d denials named, all in the log of %d entries; %d sealed details, all in the control database",
+		served, allowedWithRows(es), len(denials), len(es), withDetail)
+}
