@@ -597,11 +597,14 @@ func wantLogUnavailable(t *testing.T, what string, got []string, err error, took
 func TestFaultLogFull(t *testing.T) {
 	logDir := tmpfs.Mount(t, "24m")
 	st := teststack.Start(t, 200, func(c *config.Config) { c.Log.Dir = logDir })
+	// Connected first: binding the authority is itself recorded, and
+	// background entries (the storage sampler's first attestation) may fail
+	// the log at any moment once the filesystem is full.
+	c := connect(t, st, "alice", "-c custodes.authority=W-DEMO-1")
 	filler := tmpfs.Fill(t, logDir)
 	// Before the stack stops: a log without room cannot publish the
 	// checkpoint its Close waits for.
 	t.Cleanup(func() { os.Remove(filler) })
-	c := connect(t, st, "alice", "-c custodes.authority=W-DEMO-1")
 
 	// The journal has room zero-filled ahead, so the first statements may
 	// still be recorded; the log fails at the first write that finds none
