@@ -18,8 +18,8 @@ import (
 type Private struct {
 	Commitment [32]byte  // the entry's commitment to its detail
 	Sealed     []byte    // the detail, sealed to the overseers
-	Tenant     string    //
-	Unit       string    //
+	Tenant     string    // the entry's tenant
+	Unit       string    // the unit whose analyst made the statement
 	Tokens     []string  // subject tokens the unit received rows about
 	Seen       time.Time // when: coverage's last_seen, so a replay changes nothing
 }
