@@ -51,6 +51,7 @@ func (s *session) expect(kind opKind, v *verdict) {
 // what may be relayed into out, records each statement's entry when the
 // statement completes and only then releases its rows.
 func (s *session) relay(ctx context.Context, untilReady bool) error {
+	defer s.watchHangup()()
 	for len(s.pending) > 0 {
 		if !untilReady && s.hasReady() {
 			return fmt.Errorf("gateway: relay without ready while a sync is pending")

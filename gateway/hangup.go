@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"net"
+	"time"
+)
+
+// A client that hangs up while its statement runs would otherwise be
+// noticed only when the statement ends (the gateway reads the client again
+// only between statements), leaving a backend busy for nobody — for as
+// long as the statement takes. While the session waits for the backend,
+// watchHangup looks at the client's socket, without reading from it, and
+// cancels the backend's query when the client has closed it.
+const (
+	hangupCheckAfter = time.Second // statements shorter than this are never watched
+	hangupCheckEvery = 500 * time.Millisecond
+)
+
+// watchHangup starts watching the client for a hang-up and returns the
+// function that stops the watch. Only plain TCP clients are watched: over
+// TLS the socket holds the peer's close_notify before its end of file.
+func (s *session) watchHangup() (stop func()) {
+	tc, ok := s.client.(*net.TCPConn)
+	if !ok {
+		return func() {}
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTimer(hangupCheckAfter)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if peerClosed(rc) {
+				s.srv.log.Info("client hung up during a statement; cancelling it", "analyst", s.analyst)
+				s.cancelBackend()
+				return
+			}
+			t.Reset(hangupCheckEvery)
+		}
+	}()
+	return func() { close(done) }
+}
