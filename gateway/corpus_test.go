@@ -575,11 +575,7 @@ func TestCorpus(t *testing.T) {
 
 	st := teststack.Start(t, 2500)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, st.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	s := &sessions{st: st, keys: loadSubjectKeys(t, admin), conns: map[string]*pgx.Conn{}}
 	defer s.closeAll()
 	var gaps []string

@@ -112,6 +112,9 @@ func (c *coverage) prune(now time.Time) {
 func (c *coverage) count(unit string, tokens []string) control.CoverageCounts {
 	u := c.units[unit]
 	n := control.CoverageCounts{Unit: int64(len(u)), Tenant: int64(len(c.tenant))}
+	if len(tokens) == 0 {
+		return n // before execution, on every person-level statement
+	}
 	seen := make(map[string]bool, len(tokens))
 	for _, t := range tokens {
 		if seen[t] {

@@ -42,11 +42,7 @@ const loadBound = 5 * time.Second
 func TestFaultCrashUnderLoad(t *testing.T) {
 	st := teststack.Start(t, 200)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, st.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	gwRole := roleOf(t, st.Config.Backend.URL)
 	ctlRole := roleOf(t, st.Config.Control.URL)
 	db := st.Config.BackendDatabase()

@@ -265,12 +265,7 @@ func TestFaultBackend(t *testing.T) {
 		u.Host = px.addr
 		c.Backend.URL = u.String()
 	})
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, st.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	gwRole := roleOf(t, st.Config.Backend.URL)
 	db := st.Config.BackendDatabase()
 	served := 0 // statements whose rows reached a client
@@ -391,11 +386,7 @@ func terminateSessionBackend(t *testing.T, admin *pgx.Conn, db, gwRole string) {
 func TestFaultControlDatabase(t *testing.T) {
 	st := teststack.Start(t, 200)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, st.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	ctlRole := roleOf(t, st.Config.Control.URL)
 	alice := connect(t, st, "alice", "-c custodes.authority=W-DEMO-1")
 	if got, err, _ := faultRead(alice, 101); err != nil || len(got) != 1 {
@@ -423,6 +414,7 @@ func TestFaultControlDatabase(t *testing.T) {
 	}
 	// A new session (authority check, scope set) is served by itself.
 	var c *pgx.Conn
+	var err error
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		c, err, _ = faultConnect(st.Addr, st.Config.BackendDatabase(), "alice", "-c custodes.authority=W-DEMO-1", faultBound)
 		if err == nil {

@@ -94,11 +94,7 @@ func TestSkeleton(t *testing.T) {
 	ctx := context.Background()
 
 	// The truth, straight from the database, to compare with.
-	admin, err := pgx.Connect(ctx, st.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	var name101 string
 	if err := admin.QueryRow(ctx, "SELECT full_name FROM persons WHERE person_id = 101").Scan(&name101); err != nil {
 		t.Fatal(err)

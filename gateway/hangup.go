@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net"
+	"sync"
 	"time"
 )
 
@@ -28,23 +29,29 @@ func (s *session) watchHangup() (stop func()) {
 	if err != nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTimer(hangupCheckAfter)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			if peerClosed(rc) {
-				s.srv.log.Info("client hung up during a statement; cancelling it", "analyst", s.analyst)
-				s.cancelBackend()
-				return
-			}
+	// A timer, not a goroutine: nothing is started for the many statements
+	// that finish within hangupCheckAfter.
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	t = time.AfterFunc(hangupCheckAfter, func() {
+		if peerClosed(rc) {
+			s.srv.log.Info("client hung up during a statement; cancelling it", "analyst", s.analyst)
+			s.cancelBackend()
+			return
+		}
+		mu.Lock()
+		if !stopped {
 			t.Reset(hangupCheckEvery)
 		}
-	}()
-	return func() { close(done) }
+		mu.Unlock()
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
 }

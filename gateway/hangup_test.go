@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/custodes/custodes/internal/teststack"
@@ -18,11 +17,7 @@ import (
 func TestHangupCancels(t *testing.T) {
 	st := teststack.Start(t, 200)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, st.Config.Backend.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	running := func() int {
 		var n int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(31)%'`).Scan(&n); err != nil {

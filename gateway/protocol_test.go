@@ -252,11 +252,7 @@ func TestProtocolHostileInput(t *testing.T) {
 		// waiting for a CopyInResponse, is ignored, as PostgreSQL ignores
 		// copy messages outside COPY.
 		ctx := context.Background()
-		admin, err := pgx.Connect(ctx, st.AdminURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
+		admin := st.Admin(t)
 		if _, err := admin.Exec(ctx, "CREATE TABLE public.scratch (x text); GRANT ALL ON public.scratch TO PUBLIC"); err != nil {
 			t.Fatal(err)
 		}
@@ -360,11 +356,7 @@ func TestProtocolPipeline(t *testing.T) {
 func TestProtocolTerminate(t *testing.T) {
 	st := teststack.Start(t, 200)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, st.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	gw := st.Service.Gateway()
 	settle := func(what string, ok func() bool) {
 		t.Helper()

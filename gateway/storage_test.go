@@ -25,11 +25,7 @@ func TestStorageAttestation(t *testing.T) {
 	}
 	// Open two ways around custodes: a role with its own grant, and a
 	// session with the gateway's credentials that is not the gateway.
-	admin, err := pgx.Connect(ctx, st.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := st.Admin(t)
 	for _, q := range []string{"CREATE ROLE snoop LOGIN PASSWORD 'snoop'", "GRANT SELECT ON persons TO snoop"} {
 		if _, err := admin.Exec(ctx, q); err != nil {
 			t.Fatal(err)

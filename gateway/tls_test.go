@@ -295,11 +295,7 @@ func TestTLSClients(t *testing.T) {
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("cancel took %v", d)
 		}
-		admin, err := pgx.Connect(ctx, st.AdminURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
+		admin := st.Admin(t)
 		waitNoQuery(t, admin, "SELECT pg_sleep(20)")
 	})
 
@@ -372,11 +368,7 @@ func TestTLSBackend(t *testing.T) {
 			})
 			c := connect(t, st, "alice", "")
 			lawful(t, c)
-			admin, err := pgx.Connect(ctx, st.AdminURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close(ctx)
+			admin := st.Admin(t)
 			var withSSL, without int
 			if err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
 				FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)

@@ -188,6 +188,19 @@ func Start(t testing.TB, persons int, configure ...func(*config.Config)) *Stack 
 }
 
 // URL is a connection URL for an analyst (password = name).
+// Admin connects to the agency database as the superuser, for a test to
+// see the truth behind the gateway (pg_stat_activity, the rows
+// themselves); the connection is closed at cleanup.
+func (s *Stack) Admin(t testing.TB) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), s.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
 func (s *Stack) URL(user string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", user, user, s.Addr, s.Config.BackendDatabase())
 }
