@@ -15,6 +15,7 @@ import (
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/custodes/custodes/internal/synthlog"
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/report"
 	"github.com/custodes/custodes/translog"
@@ -329,7 +330,7 @@ func bigLog(ctx context.Context, dir string, n uint64) (string, error) {
 				if i >= n {
 					return
 				}
-				b, err := bigEntry(i, n).Marshal()
+				b, err := synthlog.Entry(i, n).Marshal()
 				if err == nil {
 					_, err = l.Append(ctx, b)
 				}

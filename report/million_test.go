@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/custodes/custodes/internal/synthlog"
 	"github.com/custodes/custodes/record"
 	"github.com/custodes/custodes/translog"
 )
@@ -85,7 +85,7 @@ func TestMillion(t *testing.T) {
 	var want uint64
 	pairs := map[uint64]struct{}{}
 	for i := range n {
-		if kindOf(i) != record.KindStatement {
+		if synthlog.KindOf(i) != record.KindStatement {
 			continue
 		}
 		want++
@@ -93,9 +93,9 @@ func TestMillion(t *testing.T) {
 			continue
 		}
 		for j := range 1 + i%3 {
-			person := splitmix64(i<<2|j) % bigPopulation
+			person := synthlog.Mix(i<<2|j) % synthlog.Population
 			pairs[person] = struct{}{}
-			pairs[(1+i%bigUnits)<<32|person] = struct{}{}
+			pairs[(1+i%synthlog.Units)<<32|person] = struct{}{}
 		}
 	}
 	t.Logf("%d scope-subject pairs: %.0f bytes of live heap each", len(pairs), float64(peakLive-base.HeapAlloc)/float64(len(pairs)))
@@ -113,93 +113,6 @@ func TestMillion(t *testing.T) {
 }
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }
-
-const (
-	bigUnits      = 8
-	bigPopulation = 100_000
-	bigSpan       = 180 * 24 * time.Hour
-)
-
-// splitmix64 is a fixed, well-mixed function of i, so the log's content
-// is a function of the entry number alone.
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-	x = (x ^ x>>27) * 0x94d049bb133111eb
-	return x ^ x>>31
-}
-
-func kindOf(i uint64) record.Kind {
-	switch {
-	case i%1000 == 0:
-		return record.KindStorageAttestation
-	case i%5000 == 1:
-		return record.KindAuthorityIssued
-	case i%20000 == 2:
-		return record.KindAuthorityRevoked
-	case i%100000 == 3:
-		return record.KindSuspension
-	case i%100000 == 4:
-		return record.KindResumption
-	case i%250000 == 5:
-		return record.KindPolicyPublished
-	case i%997 == 6:
-		return record.KindLoginFailure
-	case i%1009 == 7:
-		return record.KindAlert
-	}
-	return record.KindStatement
-}
-
-// bigEntry is entry number i of n: six months of a tenant with eight
-// units and 100,000 subjects, nine in ten entries statements.
-func bigEntry(i, n uint64) *record.Entry {
-	const auth = "9f2c4b1e0d3a5c7e9f2c4b1e0d3a5c7e9f2c4b1e0d3a5c7e9f2c4b1e0d3a5c7e"
-	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	e := &record.Entry{Kind: kindOf(i), Tenant: "agency", Unit: fmt.Sprintf("unit-%d", i%bigUnits),
-		Time: start.Add(time.Duration(float64(bigSpan) * float64(i) / float64(n))).Truncate(time.Microsecond)}
-	kinds := []string{"judicial_warrant", "court_order", "subpoena", "administrative"}
-	switch e.Kind {
-	case record.KindStatement:
-		e.Analyst = fmt.Sprintf("an%014x", splitmix64(i)%(1<<20))
-		e.AuthorityKind, e.Authority = kinds[i%4], auth
-		e.Class, e.Datasets, e.Policy = "read", []string{"public.persons", "public.case_files"}, "p1"
-		e.Detail = [32]byte{1, byte(i), byte(i >> 8), byte(i >> 16)}
-		if i%5 == 0 {
-			e.Decision, e.Rules, e.Subjects = "deny", []string{fmt.Sprintf("AUP-%d", 1+i%10)}, 1+i%40
-			break
-		}
-		e.Decision = "allow"
-		k := 1 + i%3
-		e.Rows, e.Subjects = k, k
-		for j := range k {
-			person := splitmix64(i<<2|j) % bigPopulation
-			if tok := fmt.Sprintf("%016x", splitmix64(person^0x5eed)); !slices.Contains(e.SubjectTokens, tok) {
-				e.SubjectTokens = append(e.SubjectTokens, tok)
-			}
-		}
-	case record.KindStorageAttestation:
-		grow := 1 + 2*float64(i)/float64(n) // triples over the six months
-		e.Unit = ""
-		e.Attrs = []record.Attr{
-			{Key: "bytes.public.case_files", Value: fmt.Sprint(uint64(4e6 * grow))},
-			{Key: "bytes.public.persons", Value: fmt.Sprint(uint64(8e7 * grow))},
-			{Key: "rows.public.case_files", Value: fmt.Sprint(uint64(2e4 * grow))},
-			{Key: "rows.public.persons", Value: fmt.Sprint(uint64(1e5 * grow))},
-		}
-	case record.KindAuthorityIssued, record.KindAuthorityRevoked:
-		e.AuthorityKind, e.Authority = kinds[i%4], auth
-	case record.KindSuspension, record.KindResumption:
-		e.Attrs = []record.Attr{{Key: "reason", Value: "test of " + string(e.Kind)}}
-	case record.KindPolicyPublished:
-		e.Unit, e.Policy = "", fmt.Sprintf("p%d", i/250000+1)
-		e.Rules = []string{"AUP-1", "AUP-2", "AUP-3"}
-		e.Attrs = []record.Attr{{Key: "version", Value: fmt.Sprint(i/250000 + 1)}}
-	case record.KindAlert:
-		e.Rules = []string{"AUP-6"}
-	}
-	return e
-}
 
 // bigLog builds (or finds complete) an n-entry log in dir and returns its
 // verifier key. Tessera's POSIX storage does one write-and-fsync round per
@@ -235,7 +148,7 @@ func bigLog(t *testing.T, dir string, n uint64) string {
 				if i >= n {
 					return
 				}
-				b, err := bigEntry(i, n).Marshal()
+				b, err := synthlog.Entry(i, n).Marshal()
 				if err == nil {
 					_, err = l.Append(ctx, b)
 				}
