@@ -14,9 +14,10 @@ import (
 // custodes_scope; the gateway's backend role can only call the functions
 // the policies use (see package setup).
 //
-// Rows are keyed by backend pid and the backend's start time, because pids
-// are reused: a row left by a crashed gateway can never scope a later
-// session that happens to get the same pid.
+// Rows are keyed by backend pid and the backend's scope key (see package
+// setup), because pids are reused: a row left by a crashed gateway can never
+// scope a later session that happens to get the same pid. The backend's start
+// time is kept beside them, to forget rows of backends that have gone.
 type Scope struct{ pool *pgxpool.Pool }
 
 // OpenScope connects to database db with the control role's credentials.
@@ -50,18 +51,22 @@ func (s *Scope) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 	return s.pool.Query(ctx, sql, args...)
 }
 
-// SetScope lets backend pid see rows of every subject (unrestricted, for
-// authorities capped by the result guard) or only of subjects. It must be
-// in force once it returns.
-func (s *Scope) SetScope(ctx context.Context, pid uint32, unrestricted bool, subjects []string) error {
+// SetScope lets backend pid, started with scope key key, see rows of every
+// subject (unrestricted, for authorities capped by the result guard) or only
+// of subjects. It must be in force once it returns.
+func (s *Scope) SetScope(ctx context.Context, pid uint32, key string, unrestricted bool, subjects []string) error {
+	if key == "" {
+		return fmt.Errorf("couldn't set scope: no scope key")
+	}
 	if subjects == nil {
 		subjects = []string{}
 	}
 	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO custodes_scope.sessions (pid, started, unrestricted, subjects)
-		SELECT $1, a.backend_start, $2, $3 FROM pg_stat_get_activity($1) a WHERE a.backend_start IS NOT NULL
-		ON CONFLICT (pid) DO UPDATE SET started = excluded.started, unrestricted = excluded.unrestricted, subjects = excluded.subjects`,
-		int32(pid), unrestricted, subjects)
+		INSERT INTO custodes_scope.sessions (pid, started, key, unrestricted, subjects)
+		SELECT $1, a.backend_start, $2, $3, $4 FROM pg_stat_get_activity($1) a WHERE a.backend_start IS NOT NULL
+		ON CONFLICT (pid) DO UPDATE SET started = excluded.started, key = excluded.key,
+			unrestricted = excluded.unrestricted, subjects = excluded.subjects`,
+		int32(pid), key, unrestricted, subjects)
 	if err != nil {
 		return fmt.Errorf("couldn't set scope: %w", err)
 	}

@@ -27,6 +27,9 @@ const (
 // authoritySetting is the one setting the gateway owns.
 const authoritySetting = "custodes.authority"
 
+// scopeKeySetting is the backend setting that carries its scope key.
+const scopeKeySetting = "custodes.scope_key"
+
 // verdict is the judgment of one statement.
 type verdict struct {
 	stmt      *analysis.Statement // what is judged (a FETCH is judged as its cursor's query)

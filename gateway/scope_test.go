@@ -109,6 +109,52 @@ func TestTargetedScope(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("a scope row of the same pid binds only the backend with its key", func(t *testing.T) {
+		// As a row left by a crashed gateway would be, for a pid reused by
+		// a backend someone opened around the gateway.
+		u, _ := url.Parse(st.Config.Backend.URL)
+		c, err := pgx.Connect(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var pid int32
+		if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		admin := st.Admin(t)
+		if _, err := admin.Exec(ctx, `INSERT INTO custodes_scope.sessions (pid, started, key, unrestricted)
+			SELECT $1, backend_start, 'left-behind', true FROM pg_stat_activity WHERE pid = $1`, pid); err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Exec(ctx, "DELETE FROM custodes_scope.sessions WHERE pid = $1", pid)
+		if got := ids(t, c, "SELECT count(*) FROM persons"); !slices.Equal(got, []int64{0}) {
+			t.Errorf("without the row's key: count(*) = %v, want [0]", got)
+		}
+		// The key is what binds: with it (which only the gateway and the
+		// control role ever know) the row is in force.
+		if _, err := c.Exec(ctx, "SET custodes.scope_key = 'left-behind'"); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(t, c, "SELECT count(*) FROM persons"); slices.Equal(got, []int64{0}) {
+			t.Errorf("with the row's key: count(*) = %v, want every person", got)
+		}
+	})
+
+	t.Run("the analyst cannot set the scope key", func(t *testing.T) {
+		c := connect(t, st, "alice", "-c custodes.authority=W-DEMO-1")
+		for _, sql := range []string{"SET custodes.scope_key = 'x'", "SELECT set_config('custodes.scope_key', 'x', false)", "RESET custodes.scope_key"} {
+			_, err := c.Exec(ctx, sql)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42501" {
+				t.Errorf("%s: %v, want a denial", sql, err)
+			}
+		}
+		if got := ids(t, c, "SELECT person_id FROM persons ORDER BY 1"); !slices.Equal(got, []int64{101, 102, 103}) {
+			t.Errorf("after the attempts: %v, want [101 102 103]", got)
+		}
+	})
 }
 
 func TestCoverageCap(t *testing.T) {

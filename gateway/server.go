@@ -68,9 +68,10 @@ type State interface {
 // Scope is the database-enforced scope of each backend session (row-level
 // security on every registered dataset).
 type Scope interface {
-	// SetScope lets backend pid see rows of every subject (unrestricted) or
-	// only of subjects. It must be in force in the backend once it returns.
-	SetScope(ctx context.Context, pid uint32, unrestricted bool, subjects []string) error
+	// SetScope lets backend pid, started with scope key key (its
+	// custodes.scope_key), see rows of every subject (unrestricted) or only
+	// of subjects. It must be in force in the backend once it returns.
+	SetScope(ctx context.Context, pid uint32, key string, unrestricted bool, subjects []string) error
 	// ClearScope leaves backend pid seeing no person-level row.
 	ClearScope(ctx context.Context, pid uint32) error
 }

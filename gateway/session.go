@@ -24,6 +24,7 @@ type session struct {
 	be         *pgproto3.Frontend // speaks to the backend: we are its client
 	backendPID uint32
 	backendKey []byte
+	scopeKey   string // the backend's custodes.scope_key: binds its scope row to it
 
 	// clientPID and clientKey are what the client was given in
 	// BackendKeyData; they map to the backend's through the Server.

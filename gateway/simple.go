@@ -260,7 +260,7 @@ func (s *session) bindScope(ctx context.Context, id string) *denial {
 		for i, x := range a.Subjects {
 			subjects[i] = strconv.FormatInt(x, 10)
 		}
-		err = s.srv.cfg.Scope.SetScope(ctx, s.backendPID, len(a.Subjects) == 0, subjects)
+		err = s.srv.cfg.Scope.SetScope(ctx, s.backendPID, s.scopeKey, len(a.Subjects) == 0, subjects)
 	}
 	if err != nil {
 		s.srv.log.Error("couldn't bind scope", "err", err)

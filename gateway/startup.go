@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -114,6 +115,11 @@ func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
 		}
 	}
 	bcfg.RuntimeParams["application_name"] = "custodes:" + sess.pseudonym
+	// A fresh key per backend connection, written beside its scope: the
+	// row-level security policies match the scope row of this pid only with
+	// it (see package setup).
+	sess.scopeKey = rand.Text()
+	bcfg.RuntimeParams[scopeKeySetting] = sess.scopeKey
 	// The backend connect is bounded by the start-up deadline too: a
 	// backend that accepts and never answers must not hold the client.
 	bctx, cancel := context.WithDeadline(ctx, deadline)

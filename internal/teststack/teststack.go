@@ -187,7 +187,6 @@ func Start(t testing.TB, persons int, configure ...func(*config.Config)) *Stack 
 	}
 }
 
-// URL is a connection URL for an analyst (password = name).
 // Admin connects to the agency database as the superuser, for a test to
 // see the truth behind the gateway (pg_stat_activity, the rows
 // themselves); the connection is closed at cleanup.
@@ -201,6 +200,7 @@ func (s *Stack) Admin(t testing.TB) *pgx.Conn {
 	return c
 }
 
+// URL is a connection URL for an analyst (password = name).
 func (s *Stack) URL(user string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", user, user, s.Addr, s.Config.BackendDatabase())
 }
