@@ -362,7 +362,15 @@ func readOnlyLog(t *testing.T) *storageFault {
 	if err := sf.l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := tmpfs.Remount(sf.dir, syscall.MS_RDONLY, ""); err != nil {
+	// Tessera's own goroutines may still be finishing a file (each one is
+	// written to a temporary name and renamed) for a moment after Close.
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err = tmpfs.Remount(sf.dir, syscall.MS_RDONLY, ""); !errors.Is(err, syscall.EBUSY) {
+			break
+		}
+	}
+	if err != nil {
 		t.Fatalf("couldn't make the tmpfs read-only: %v", err)
 	}
 	return sf
