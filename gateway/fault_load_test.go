@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/custodes/custodes/internal/teststack"
+	"github.com/custodes/custodes/pgcluster"
 	"github.com/custodes/custodes/record"
 )
 
@@ -46,30 +50,71 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	gwRole := roleOf(t, st.Config.Backend.URL)
 	ctlRole := roleOf(t, st.Config.Control.URL)
 	db := st.Config.BackendDatabase()
+	const runFor = 6 * time.Second
+	faults := planFaults(t, runFor, 600*time.Millisecond, "backend", "backend", "control", "control")
+	terminate := func(f fault, at time.Duration) {
+		start := time.Now()
+		fctx, cancel := context.WithTimeout(ctx, loadBound)
+		defer cancel()
+		// Signalled all at once, as a crash ends them (the wait of
+		// pg_terminate_backend(pid, timeout) would space them ~100ms
+		// apart), then waited for until they are gone.
+		q := `SELECT coalesce(array_agg(pid), '{}') FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2) k`
+		args := []any{db, gwRole}
+		if f.what == "control" {
+			q = `SELECT coalesce(array_agg(pid), '{}') FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1) k`
+			args = []any{ctlRole}
+		}
+		var pids []int32
+		if err := admin.QueryRow(fctx, q, args...).Scan(&pids); err != nil {
+			t.Errorf("terminating the %s connections: %v", f.what, err)
+			return
+		}
+		for {
+			var left int
+			if err := admin.QueryRow(fctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&left); err != nil {
+				t.Errorf("waiting for the %s connections to end: %v", f.what, err)
+				return
+			}
+			if left == 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		n := len(pids)
+		t.Logf("at %v: terminated %d %s connections (gone after %v)", at.Round(time.Millisecond), n, f.what, time.Since(start).Round(time.Millisecond))
+		if n == 0 {
+			t.Errorf("no %s connections to terminate", f.what)
+		}
+	}
+	underFaults(t, st, runFor, faults, terminate)
+}
 
+// A fault is one thing done to the deployment at a moment of the load.
+type fault struct {
+	at   time.Duration
+	what string
+}
+
+// planFaults puts the faults whats at seeded random moments of a run of
+// runFor, at least gap apart, none in its first 500ms or last second.
+func planFaults(t *testing.T, runFor, gap time.Duration, whats ...string) []fault {
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("CUSTODES_FAULT_SEED"), 10, 64); err == nil {
 		seed = s
 	}
 	t.Logf("seed %d (set CUSTODES_FAULT_SEED to repeat)", seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-
-	// The faults, at random moments of the 6s run, at least 600ms apart.
-	const runFor = 6 * time.Second
-	type fault struct {
-		at   time.Duration
-		what string
-	}
 	var faults []fault
 	for {
 		faults = faults[:0]
-		for _, what := range []string{"backend", "backend", "control", "control"} {
+		for _, what := range whats {
 			faults = append(faults, fault{500*time.Millisecond + time.Duration(rng.Int64N(int64(runFor-1500*time.Millisecond))), what})
 		}
 		sort.Slice(faults, func(i, j int) bool { return faults[i].at < faults[j].at })
 		ok := true
 		for i := 1; i < len(faults); i++ {
-			if faults[i].at-faults[i-1].at < 600*time.Millisecond {
+			if faults[i].at-faults[i-1].at < gap {
 				ok = false
 			}
 		}
@@ -78,9 +123,17 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 		}
 	}
 	for _, f := range faults {
-		t.Logf("planned: terminate the %s connections at %v", f.what, f.at.Round(time.Millisecond))
+		t.Logf("planned: %s at %v", f.what, f.at.Round(time.Millisecond))
 	}
+	return faults
+}
 
+// underFaults runs the load of TestFaultCrashUnderLoad against st for
+// runFor, inflicting each fault at its moment, and then checks what
+// TestFaultCrashUnderLoad promises.
+func underFaults(t *testing.T, st *teststack.Stack, runFor time.Duration, faults []fault, inflict func(f fault, at time.Duration)) {
+	ctx := context.Background()
+	db := st.Config.BackendDatabase()
 	var (
 		mu         sync.Mutex
 		statements int                 // statements run
@@ -213,44 +266,9 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	}
 
 	begin := time.Now()
-	terminate := func(f fault) {
-		at := time.Since(begin)
-		fctx, cancel := context.WithTimeout(ctx, loadBound)
-		defer cancel()
-		// Signalled all at once, as a crash ends them (the wait of
-		// pg_terminate_backend(pid, timeout) would space them ~100ms
-		// apart), then waited for until they are gone.
-		q := `SELECT coalesce(array_agg(pid), '{}') FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2) k`
-		args := []any{db, gwRole}
-		if f.what == "control" {
-			q = `SELECT coalesce(array_agg(pid), '{}') FROM (SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1) k`
-			args = []any{ctlRole}
-		}
-		var pids []int32
-		if err := admin.QueryRow(fctx, q, args...).Scan(&pids); err != nil {
-			t.Errorf("terminating the %s connections: %v", f.what, err)
-			return
-		}
-		for {
-			var left int
-			if err := admin.QueryRow(fctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&left); err != nil {
-				t.Errorf("waiting for the %s connections to end: %v", f.what, err)
-				return
-			}
-			if left == 0 {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		n := len(pids)
-		t.Logf("at %v: terminated %d %s connections (gone after %v)", at.Round(time.Millisecond), n, f.what, (time.Since(begin) - at).Round(time.Millisecond))
-		if n == 0 {
-			t.Errorf("no %s connections to terminate", f.what)
-		}
-	}
 	for _, f := range faults {
 		time.Sleep(time.Until(begin.Add(f.at)))
-		terminate(f)
+		inflict(f, time.Since(begin))
 	}
 	time.Sleep(time.Until(begin.Add(runFor)))
 	close(stop)
@@ -342,4 +360,77 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d statements served, %d allowed entries with rows, %d denials named, all in the log of %d entries; %d sealed details, all in the control database",
 		served, allowedWithRows(es), len(denials), len(es), withDetail)
+}
+
+// TestFaultPostgresCrashUnderLoad is TestFaultCrashUnderLoad with a real
+// crash: the test's own PostgreSQL cluster, which holds both the agency
+// database and the control database, is killed with SIGKILL (the
+// postmaster; its backends end with it) twice under the load, and started
+// again on the same data directory and port, recovering from its WAL as
+// after a power cut. The same promises must hold.
+func TestFaultPostgresCrashUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	// The server runs as the postgres user when we are root: its data
+	// directory must be reachable (t.TempDir is not).
+	dir, err := os.MkdirTemp("", "custodes-pgcrash-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := pgcluster.Options{Dir: filepath.Join(dir, "pg")}
+	c, err := pgcluster.Start(ctx, opts)
+	if errors.Is(err, pgcluster.ErrNoBinaries) {
+		t.Skipf("PostgreSQL is not installed: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	current := c
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		current.Stop()
+	})
+	opts.Port = c.Port() // the stack's URLs name it
+	st := teststack.StartOn(t, c, 200)
+
+	const runFor = 10 * time.Second
+	faults := planFaults(t, runFor, 3*time.Second, "crash", "crash")
+	crash := func(f fault, at time.Duration) {
+		b, err := os.ReadFile(filepath.Join(opts.Dir, "postmaster.pid"))
+		if err != nil {
+			t.Errorf("couldn't read postmaster.pid: %v", err)
+			return
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		pid, err := strconv.Atoi(line)
+		if err != nil {
+			t.Errorf("postmaster.pid: %q", line)
+			return
+		}
+		killed := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Errorf("kill -9 %d: %v", pid, err)
+			return
+		}
+		for syscall.Kill(pid, 0) == nil && time.Since(killed) < loadBound {
+			time.Sleep(5 * time.Millisecond)
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		nc, err := pgcluster.Start(sctx, opts)
+		if err != nil {
+			t.Errorf("couldn't start PostgreSQL again after the crash: %v", err)
+			return
+		}
+		mu.Lock()
+		current = nc
+		mu.Unlock()
+		t.Logf("at %v: killed PostgreSQL (postmaster %d); accepting connections again after %v", at.Round(time.Millisecond), pid, time.Since(killed).Round(time.Millisecond))
+	}
+	underFaults(t, st, runFor, faults, crash)
 }

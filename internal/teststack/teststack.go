@@ -59,8 +59,23 @@ const Origin = "test.custodes/agency"
 // written and loaded (TLS files, the backend URL's sslmode).
 func Start(t testing.TB, persons int, configure ...func(*config.Config)) *Stack {
 	t.Helper()
+	return StartOn(t, pgtest.Cluster(t), persons, configure...)
+}
+
+// Cluster is where a stack's databases live: the shared test cluster, or a
+// test's own (*pgcluster.Cluster), for a test that crashes it.
+type Cluster interface {
+	Host() string
+	Port() int
+	SuperuserURL(db string) string
+}
+
+// StartOn is Start with the agency and control databases on cluster. The
+// stack reaches it by host, port and superuser URL only, so the cluster may
+// be restarted under it on the same port.
+func StartOn(t testing.TB, cluster Cluster, persons int, configure ...func(*config.Config)) *Stack {
+	t.Helper()
 	ctx := context.Background()
-	cluster := pgtest.Cluster(t)
 	n := counter.Add(1)
 	suffix := fmt.Sprintf("%d_%d", os.Getpid(), n)
 	agencyDB, controlDB := "agency_"+suffix, "custodes_"+suffix
