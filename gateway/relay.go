@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -58,6 +59,15 @@ func (s *session) relay(ctx context.Context, untilReady bool) error {
 		}
 		msg, err := s.beReceive()
 		if err != nil {
+			if head := s.pending[0]; errors.Is(err, errMessageTooLarge) && head.kind == opStatement {
+				// Stopped and recorded like any result past the hold
+				// limit; then the session ends (see errMessageTooLarge).
+				if head.stopped == nil {
+					head.stopped = s.stopHeld(ctx, head, fmt.Sprintf("a row of the result is larger than %d MiB; results are held until they are recorded", s.srv.cfg.HoldLimit>>20))
+				}
+				s.complete(ctx, head, nil)
+				s.flush()
+			}
 			return err
 		}
 		head := s.pending[0]

@@ -132,6 +132,12 @@ func (s *session) run(ctx context.Context) error {
 					Hint:    "reconnect"})
 				s.flush()
 			}
+			if errors.Is(err, errMessageTooLarge) {
+				s.send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "54000",
+					Message: fmt.Sprintf("custodes: the database sent a row larger than %d MiB, which can be neither held nor skipped; the session ends, and nothing of it was released", s.srv.cfg.HoldLimit>>20),
+					Hint:    "reconnect, and select less per row"})
+				s.flush()
+			}
 			return err
 		}
 	}
@@ -151,10 +157,20 @@ func (s *session) beFlush() error {
 func (s *session) beReceive() (pgproto3.BackendMessage, error) {
 	msg, err := s.be.Receive()
 	if err != nil {
+		var big *pgproto3.ExceededMaxBodyLenErr
+		if errors.As(err, &big) {
+			return nil, fmt.Errorf("couldn't read from backend: %w: %w", errMessageTooLarge, err)
+		}
 		return nil, fmt.Errorf("couldn't read from backend: %w: %w", errBackendLost, err)
 	}
 	return msg, nil
 }
+
+// errMessageTooLarge marks a backend message longer than HoldLimit (the
+// backend's frontend is capped at it): it could never be released, and it
+// is not read, so the backend stream stops in the middle of a message and
+// the session must end.
+var errMessageTooLarge = errors.New("the database sent a message larger than the hold limit")
 
 // send queues a message for the client. It does not write.
 func (s *session) send(msg pgproto3.BackendMessage) {

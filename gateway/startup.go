@@ -139,6 +139,9 @@ func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
 	}
 	sess.backend = hj.Conn
 	sess.be = hj.Frontend
+	// No backend message larger than a result may be held is ever read
+	// whole: per-session memory stays bounded by HoldLimit.
+	sess.be.SetMaxBodyLen(s.cfg.HoldLimit)
 	sess.backendPID = hj.PID
 	sess.backendKey = hj.SecretKey
 	sess.txStatus = 'I'
