@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"time"
@@ -18,10 +19,16 @@ const (
 )
 
 // watchHangup starts watching the client for a hang-up and returns the
-// function that stops the watch. Only plain TCP clients are watched: over
-// TLS the socket holds the peer's close_notify before its end of file.
+// function that stops the watch. TLS clients are watched on their TCP
+// connection; on Linux the kernel's TCP state shows their FIN behind the
+// close_notify they send first, elsewhere only a plain TCP client's end of
+// file is seen (hangup_unix.go).
 func (s *session) watchHangup() (stop func()) {
-	tc, ok := s.client.(*net.TCPConn)
+	conn := s.client
+	if t, ok := conn.(*tls.Conn); ok {
+		conn = t.NetConn()
+	}
+	tc, ok := conn.(*net.TCPConn)
 	if !ok {
 		return func() {}
 	}

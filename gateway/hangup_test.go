@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/tls"
 	"testing"
 	"time"
 
@@ -11,11 +12,12 @@ import (
 )
 
 // TestHangupCancels: a client that hangs up while its statement runs (no
-// CancelRequest, just the socket closed) gets its backend query cancelled
-// within a few seconds, instead of the backend working on for nobody until
-// the statement ends.
+// CancelRequest, just the socket closed), over plain TCP or TLS, gets its
+// backend query cancelled within a few seconds, instead of the backend
+// working on for nobody until the statement ends.
 func TestHangupCancels(t *testing.T) {
-	st := teststack.Start(t, 200)
+	p := newPKI(t)
+	st := teststack.Start(t, 200, withTLS(p, false))
 	ctx := context.Background()
 	admin := st.Admin(t)
 	running := func() int {
@@ -26,21 +28,46 @@ func TestHangupCancels(t *testing.T) {
 		return n
 	}
 
-	r := rawSession(t, st, "alice")
-	r.send(&pgproto3.Query{String: "SELECT pg_sleep(31)"})
-	for deadline := time.Now().Add(5 * time.Second); running() == 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the statement never started on the backend")
+	// stopped waits for the backend query to end after the client hung up.
+	stopped := func(t *testing.T) {
+		t.Helper()
+		start := time.Now()
+		for running() > 0 {
+			if time.Since(start) > 6*time.Second {
+				t.Fatal("the backend query runs on 6 s after its client hung up")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("the backend query stopped %v after the client hung up", time.Since(start).Round(10*time.Millisecond))
+	}
+	started := func(t *testing.T) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); running() == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the statement never started on the backend")
+			}
 		}
 	}
-	r.conn.Close()
-	start := time.Now()
-	for running() > 0 {
-		if time.Since(start) > 6*time.Second {
-			t.Fatal("the backend query runs on 6 s after its client hung up")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("the backend query stopped %v after the client hung up", time.Since(start).Round(10*time.Millisecond))
+
+	t.Run("plain TCP", func(t *testing.T) {
+		r := rawSession(t, st, "alice")
+		r.send(&pgproto3.Query{String: "SELECT pg_sleep(31)"})
+		started(t)
+		r.conn.Close()
+		stopped(t)
+	})
+
+	t.Run("TLS", func(t *testing.T) {
+		// A TLS client sends close_notify before its FIN: the gateway sees
+		// the FIN behind it. (Raw, because pgx sends a CancelRequest of
+		// its own when its connection breaks.)
+		r := dialRaw(t, st.Addr)
+		r.upgrade(&tls.Config{RootCAs: p.CAPool, ServerName: "localhost"})
+		r.login("alice", st.Config.BackendDatabase())
+		r.send(&pgproto3.Query{String: "SELECT pg_sleep(31)"})
+		started(t)
+		r.conn.Close() // close_notify, then FIN
+		stopped(t)
+	})
 	lawful(t, connect(t, st, "alice", ""))
 }
