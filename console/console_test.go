@@ -97,8 +97,14 @@ func TestPublicReport(t *testing.T) {
 		got.Checkpoint.Root,
 		`<script src="/assets/chart.umd.min.js"`,
 		`id="chart-statements"`, `id="chart-denials"`, `id="chart-coverage"`)
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("CSP %q", csp)
+	}
+	for h, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+		"Referrer-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
 	}
 	// Every script is a file from /assets/, or a JSON data block.
 	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(raw, -1) {
