@@ -22,6 +22,7 @@ import (
 
 	"github.com/custodes/custodes/internal/teststack"
 	"github.com/custodes/custodes/pgcluster"
+	"github.com/custodes/custodes/pgtest"
 	"github.com/custodes/custodes/record"
 )
 
@@ -370,32 +371,16 @@ func underFaults(t *testing.T, st *teststack.Stack, runFor time.Duration, faults
 // after a power cut. The same promises must hold.
 func TestFaultPostgresCrashUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	// The server runs as the postgres user when we are root: its data
-	// directory must be reachable (t.TempDir is not).
-	dir, err := os.MkdirTemp("", "custodes-pgcrash-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := pgcluster.Options{Dir: filepath.Join(dir, "pg")}
-	c, err := pgcluster.Start(ctx, opts)
-	if errors.Is(err, pgcluster.ErrNoBinaries) {
-		t.Skipf("PostgreSQL is not installed: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := pgtest.Private(t)
 	var mu sync.Mutex
-	current := c
+	current := c // the one running, after restarts
 	t.Cleanup(func() {
 		mu.Lock()
 		defer mu.Unlock()
 		current.Stop()
 	})
-	opts.Port = c.Port() // the stack's URLs name it
+	// The same directory, and the port the stack's URLs name.
+	opts := pgcluster.Options{Dir: c.Dir(), Port: c.Port()}
 	st := teststack.StartOn(t, c, 200)
 
 	const runFor = 10 * time.Second

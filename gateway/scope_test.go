@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"slices"
 	"testing"
 
@@ -24,6 +23,18 @@ func ids(t *testing.T, c *pgx.Conn, sql string, args ...any) []int64 {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return out
+}
+
+// backendRole connects straight to the agency database with the gateway's
+// backend credentials, around the gateway.
+func backendRole(t *testing.T, st *teststack.Stack) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), st.Config.Backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
 }
 
 func TestTargetedScope(t *testing.T) {
@@ -86,19 +97,14 @@ func TestTargetedScope(t *testing.T) {
 	t.Run("the backend role alone sees nothing", func(t *testing.T) {
 		// Whoever goes around the gateway with its backend credentials gets
 		// no person-level row: the scope is the database's.
-		u, _ := url.Parse(st.Config.Backend.URL)
-		c, err := pgx.Connect(ctx, u.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
+		c := backendRole(t, st)
 		if got := ids(t, c, "SELECT count(*) FROM persons"); !slices.Equal(got, []int64{0}) {
 			t.Errorf("direct count(*) = %v, want [0]", got)
 		}
 		if _, err := c.Exec(ctx, "SET row_security = off"); err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Exec(ctx, "SELECT * FROM persons")
+		_, err := c.Exec(ctx, "SELECT * FROM persons")
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "42501" {
 			t.Errorf("with row_security off the query must fail, got %v", err)
@@ -113,12 +119,7 @@ func TestTargetedScope(t *testing.T) {
 	t.Run("a scope row of the same pid binds only the backend with its key", func(t *testing.T) {
 		// As a row left by a crashed gateway would be, for a pid reused by
 		// a backend someone opened around the gateway.
-		u, _ := url.Parse(st.Config.Backend.URL)
-		c, err := pgx.Connect(ctx, u.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
+		c := backendRole(t, st)
 		var pid int32
 		if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 			t.Fatal(err)

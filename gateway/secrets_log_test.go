@@ -4,6 +4,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -65,8 +66,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 		secrets[f] = k
 	}
-	for _, k := range scopeKeys {
-		secrets["a scope key"] = k
+	for i, k := range scopeKeys {
+		secrets[fmt.Sprintf("scope key %d", i)] = k
 	}
 	logged := st.Logged()
 	if !strings.Contains(logged, "alice") {

@@ -87,18 +87,48 @@ func Cluster(t testing.TB) *pgcluster.Cluster {
 }
 
 func start() (*pgcluster.Cluster, error) {
+	c, dir, err := startNew()
+	if dir != "" {
+		tmpDir = dir
+	}
+	return c, err
+}
+
+// Private starts a cluster of t's own, for a test that must crash or
+// restart it (the shared one is never touched so). It is stopped and its
+// directory removed when t ends; its data directory is its Dir, to start it
+// again on (pgcluster.Start with the same Dir and Port; stopping such a
+// successor is the test's).
+func Private(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	c, dir, err := startNew()
+	if dir != "" {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	if errors.Is(err, pgcluster.ErrNoBinaries) {
+		t.Skipf("pgtest: skipping, PostgreSQL is not installed: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { c.Stop() }) // an error if a test killed it: nothing to stop
+	return c
+}
+
+// startNew starts a cluster in a new temporary directory, which it returns
+// (for removal) even when the start fails.
+func startNew() (*pgcluster.Cluster, string, error) {
 	if _, err := pgcluster.FindBinaries(""); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
-		return nil, fmt.Errorf("couldn't create the cluster directory: %w", err)
+		return nil, "", fmt.Errorf("couldn't create the cluster directory: %w", err)
 	}
-	tmpDir = dir
 	// When we are root the server runs as the postgres user, which must be
 	// able to reach its data directory inside this one.
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("couldn't open up the cluster directory: %w", err)
+		return nil, dir, fmt.Errorf("couldn't open up the cluster directory: %w", err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
@@ -108,9 +138,9 @@ func start() (*pgcluster.Cluster, error) {
 	defer cancel()
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir + "/pg", Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("couldn't start the shared cluster: %w", err)
+		return nil, dir, fmt.Errorf("couldn't start a cluster: %w", err)
 	}
-	return c, nil
+	return c, dir, nil
 }
 
 var (
