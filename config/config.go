@@ -119,7 +119,17 @@ type Backend struct {
 type Control struct {
 	// URL connects to the control database as custodes' control role, for
 	// example "postgres://custodes_control:PASSWORD@127.0.0.1:5432/custodes".
+	// The control database may be on the agency's server or on another;
+	// either way the control role also connects, with this URL's user and
+	// password, to the agency database at backend.url's server, where it
+	// keeps each session's row-level-security scope.
 	URL string `yaml:"url"`
+
+	// AdminURL is a superuser connection to the control database's server,
+	// used only by `custodes setup` to create the control role and
+	// database there. Needed only when that server is not backend.url's;
+	// default backend.admin_url. `custodes serve` never uses it.
+	AdminURL string `yaml:"admin_url,omitempty"`
 }
 
 // Log configures the transparency log.
@@ -502,6 +512,7 @@ func (c *Config) validate() error {
 	checkURL("backend.url", c.Backend.URL, true)
 	checkURL("backend.admin_url", c.Backend.AdminURL, false)
 	checkURL("control.url", c.Control.URL, true)
+	checkURL("control.admin_url", c.Control.AdminURL, false)
 	if c.Backend.URL != "" && c.Control.URL != "" && c.BackendDatabase() == c.ControlDatabase() {
 		bad("control.url must name a different database from backend.url")
 	}

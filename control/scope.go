@@ -20,13 +20,22 @@ import (
 // time is kept beside them, to forget rows of backends that have gone.
 type Scope struct{ pool *pgxpool.Pool }
 
-// OpenScope connects to database db with the control role's credentials.
-func OpenScope(ctx context.Context, controlURL, db string) (*Scope, error) {
-	cfg, err := pgxpool.ParseConfig(controlURL)
+// OpenScope connects to the agency database with the control role's
+// credentials: the server, database and TLS settings of backendURL (the
+// gateway's), the user and password of controlURL. So the control
+// database may live on another server than the agency's: the scope table
+// is always beside the data it scopes.
+func OpenScope(ctx context.Context, backendURL, controlURL string) (*Scope, error) {
+	cfg, err := pgxpool.ParseConfig(backendURL)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't parse backend URL: %w", err)
+	}
+	ctl, err := pgx.ParseConfig(controlURL)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't parse control URL: %w", err)
 	}
-	cfg.ConnConfig.Database = db
+	cfg.ConnConfig.User, cfg.ConnConfig.Password = ctl.User, ctl.Password
+	db := cfg.ConnConfig.Database
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't connect to %s for scopes: %w", db, err)

@@ -370,8 +370,44 @@ func underFaults(t *testing.T, st *teststack.Stack, runFor time.Duration, faults
 // again on the same data directory and port, recovering from its WAL as
 // after a power cut. The same promises must hold.
 func TestFaultPostgresCrashUnderLoad(t *testing.T) {
-	ctx := context.Background()
 	c := pgtest.Private(t)
+	crash := crasher(t, "the cluster", c)
+	st := teststack.StartOn(t, c, 200)
+	const runFor = 10 * time.Second
+	faults := planFaults(t, runFor, 3*time.Second, "crash", "crash")
+	underFaults(t, st, runFor, faults, func(f fault, at time.Duration) { crash(at) })
+}
+
+// TestFaultSplitCrashUnderLoad is TestFaultPostgresCrashUnderLoad with the
+// control database on a server of its own (control.admin_url), as a
+// deployment may have it: the agency's PostgreSQL and the control
+// database's are each killed with SIGKILL twice, one at a time, under the
+// load. The scope connections live on the agency's server, so a crash of
+// the control database alone leaves them standing, and a crash of the
+// agency's leaves the control database's. The same promises must hold.
+func TestFaultSplitCrashUnderLoad(t *testing.T) {
+	agency, ctl := pgtest.Private(t), pgtest.Private(t)
+	crashAgency, crashControl := crasher(t, "the agency's", agency), crasher(t, "the control database's", ctl)
+	st := teststack.StartSplit(t, agency, ctl, 200)
+	if st.Config.Control.AdminURL == "" || st.Config.Control.URL == "" {
+		t.Fatal("the stack's control database is not on its own cluster")
+	}
+	const runFor = 14 * time.Second
+	faults := planFaults(t, runFor, 2500*time.Millisecond, "agency", "agency", "control", "control")
+	underFaults(t, st, runFor, faults, func(f fault, at time.Duration) {
+		if f.what == "agency" {
+			crashAgency(at)
+		} else {
+			crashControl(at)
+		}
+	})
+}
+
+// crasher returns what kills c's (named name in the test's log) postmaster with SIGKILL, waits for it to
+// be gone, and starts the cluster again on the same directory and port
+// (the stack's URLs name it), as after a power cut. The cluster running at
+// the end is stopped at cleanup.
+func crasher(t *testing.T, name string, c *pgcluster.Cluster) func(at time.Duration) {
 	var mu sync.Mutex
 	current := c // the one running, after restarts
 	t.Cleanup(func() {
@@ -379,13 +415,8 @@ func TestFaultPostgresCrashUnderLoad(t *testing.T) {
 		defer mu.Unlock()
 		current.Stop()
 	})
-	// The same directory, and the port the stack's URLs name.
 	opts := pgcluster.Options{Dir: c.Dir(), Port: c.Port()}
-	st := teststack.StartOn(t, c, 200)
-
-	const runFor = 10 * time.Second
-	faults := planFaults(t, runFor, 3*time.Second, "crash", "crash")
-	crash := func(f fault, at time.Duration) {
+	return func(at time.Duration) {
 		b, err := os.ReadFile(filepath.Join(opts.Dir, "postmaster.pid"))
 		if err != nil {
 			t.Errorf("couldn't read postmaster.pid: %v", err)
@@ -405,17 +436,16 @@ func TestFaultPostgresCrashUnderLoad(t *testing.T) {
 		for syscall.Kill(pid, 0) == nil && time.Since(killed) < loadBound {
 			time.Sleep(5 * time.Millisecond)
 		}
-		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		nc, err := pgcluster.Start(sctx, opts)
 		if err != nil {
-			t.Errorf("couldn't start PostgreSQL again after the crash: %v", err)
+			t.Errorf("couldn't start %s PostgreSQL again after the crash: %v", name, err)
 			return
 		}
 		mu.Lock()
 		current = nc
 		mu.Unlock()
-		t.Logf("at %v: killed PostgreSQL (postmaster %d); accepting connections again after %v", at.Round(time.Millisecond), pid, time.Since(killed).Round(time.Millisecond))
+		t.Logf("at %v: killed %s PostgreSQL (postmaster %d); accepting connections again after %v", at.Round(time.Millisecond), name, pid, time.Since(killed).Round(time.Millisecond))
 	}
-	underFaults(t, st, runFor, faults, crash)
 }

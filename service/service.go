@@ -138,7 +138,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 	}
 	log.Info("log open", "dir", cfg.Path(cfg.Log.Dir), "origin", cfg.Log.Origin)
 
-	if s.scope, err = control.OpenScope(ctx, cfg.Control.URL, cfg.BackendDatabase()); err != nil {
+	if s.scope, err = control.OpenScope(ctx, cfg.Backend.URL, cfg.Control.URL); err != nil {
 		return nil, err
 	}
 

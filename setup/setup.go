@@ -60,13 +60,27 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	// The control database: created if missing, owned by the control role,
 	// closed to everyone else (the gateway's backend role in particular).
+	// On its own server if control.admin_url names one; the control role
+	// is then created there too (it also stays on the agency's server, for
+	// the scope table).
+	ctlAdmin := admin
+	if cfg.Control.AdminURL != "" {
+		if ctlAdmin, err = pgx.Connect(ctx, cfg.Control.AdminURL); err != nil {
+			return fmt.Errorf("couldn't connect with control.admin_url: %w", err)
+		}
+		defer ctlAdmin.Close(context.WithoutCancel(ctx))
+		if err := ensureRole(ctx, ctlAdmin, ctlUser, ctlPass, "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS"); err != nil {
+			return err
+		}
+		log.Info("control role ready on the control database's server", "control", ctlUser)
+	}
 	ctlDB := cfg.ControlDatabase()
 	var exists bool
-	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, ctlDB).Scan(&exists); err != nil {
+	if err := ctlAdmin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, ctlDB).Scan(&exists); err != nil {
 		return fmt.Errorf("couldn't look for control database: %w", err)
 	}
 	if !exists {
-		if _, err := admin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s ENCODING 'UTF8'`, ident(ctlDB), ident(ctlUser))); err != nil {
+		if _, err := ctlAdmin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s ENCODING 'UTF8'`, ident(ctlDB), ident(ctlUser))); err != nil {
 			return fmt.Errorf("couldn't create control database: %w", err)
 		}
 		log.Info("created control database", "database", ctlDB)
@@ -76,7 +90,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		fmt.Sprintf(`REVOKE ALL ON DATABASE %s FROM PUBLIC`, ident(ctlDB)),
 		fmt.Sprintf(`GRANT CONNECT, TEMPORARY ON DATABASE %s TO %s`, ident(ctlDB), ident(ctlUser)),
 	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
+		if _, err := ctlAdmin.Exec(ctx, q); err != nil {
 			return fmt.Errorf("couldn't secure control database: %w", err)
 		}
 	}

@@ -75,6 +75,14 @@ type Cluster interface {
 // be restarted under it on the same port.
 func StartOn(t testing.TB, cluster Cluster, persons int, configure ...func(*config.Config)) *Stack {
 	t.Helper()
+	return StartSplit(t, cluster, cluster, persons, configure...)
+}
+
+// StartSplit is StartOn with the control database on its own cluster, as a
+// deployment with the control database on another server than the
+// agency's (control.admin_url).
+func StartSplit(t testing.TB, cluster, controlCluster Cluster, persons int, configure ...func(*config.Config)) *Stack {
+	t.Helper()
 	ctx := context.Background()
 	n := counter.Add(1)
 	suffix := fmt.Sprintf("%d_%d", os.Getpid(), n)
@@ -117,11 +125,12 @@ func StartOn(t testing.TB, cluster Cluster, persons int, configure ...func(*conf
 		}
 	}
 	hostport := net.JoinHostPort(cluster.Host(), fmt.Sprint(cluster.Port()))
+	ctlHostport := net.JoinHostPort(controlCluster.Host(), fmt.Sprint(controlCluster.Port()))
 	cfg := &config.Config{
 		Listen:            freeAddr(t),
 		HTTP:              freeAddr(t),
 		Backend:           config.Backend{URL: fmt.Sprintf("postgres://gw_%s:gwpw%s@%s/%s?sslmode=disable", suffix, suffix, hostport, agencyDB), AdminURL: cluster.SuperuserURL("postgres")},
-		Control:           config.Control{URL: fmt.Sprintf("postgres://ctl_%s:ctlpw%s@%s/%s?sslmode=disable", suffix, suffix, hostport, controlDB)},
+		Control:           config.Control{URL: fmt.Sprintf("postgres://ctl_%s:ctlpw%s@%s/%s?sslmode=disable", suffix, suffix, ctlHostport, controlDB)},
 		Log:               config.Log{Dir: "log", Origin: Origin, KeyFile: "log.key"},
 		OperatorTokenFile: "operator.token",
 		Tenant:            config.Tenant{Name: "agency"},
@@ -129,6 +138,9 @@ func StartOn(t testing.TB, cluster Cluster, persons int, configure ...func(*conf
 		Overseers:         []string{recipient},
 		Approvers:         []string{avkey},
 		Storage:           config.Storage{ExpectedAdmins: []string{"postgres"}},
+	}
+	if controlCluster != cluster {
+		cfg.Control.AdminURL = controlCluster.SuperuserURL("postgres")
 	}
 	if cfg.Tenant.Units, err = demodata.Units(); err != nil {
 		t.Fatal(err)
