@@ -46,6 +46,9 @@ type Stack struct {
 	ApproverKey string
 	// Logged is everything the stack has logged (warnings and errors).
 	Logged func() string
+	// LoggedAll is everything the stack has logged at every level, debug
+	// included (kept, not shown in the test's output).
+	LoggedAll func() string
 }
 
 var counter atomic.Int64
@@ -160,8 +163,10 @@ func StartSplit(t testing.TB, cluster, controlCluster Cluster, persons int, conf
 	if cfg, err = config.Load(path); err != nil {
 		t.Fatal(err)
 	}
-	logged := &testWriter{t: t}
-	log := slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logged, all := &testWriter{t: t}, &testWriter{}
+	log := slog.New(slog.NewMultiHandler(
+		slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelWarn}),
+		slog.NewTextHandler(all, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := setup.Run(ctx, cfg, log); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +215,7 @@ func StartSplit(t testing.TB, cluster, controlCluster Cluster, persons int, conf
 	return &Stack{
 		Addr: cfg.Listen, HTTP: cfg.HTTP, Dir: dir, LogDir: filepath.Join(dir, "log"),
 		VKey: vkey, Token: token, Config: cfg, Service: svc, AdminURL: cluster.SuperuserURL(agencyDB), ApproverKey: askey,
-		Logged: logged.String,
+		Logged: logged.String, LoggedAll: all.String,
 	}
 }
 
@@ -248,7 +253,9 @@ type testWriter struct {
 }
 
 func (w *testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	if w.t != nil {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	w.mu.Lock()
 	w.all.Write(p)
 	w.mu.Unlock()
