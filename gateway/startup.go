@@ -107,8 +107,13 @@ func (s *Server) startup(ctx context.Context, conn net.Conn) (*session, error) {
 		return nil, errHandled
 	}
 
+	// The operator's start-up parameters from backend.url stay (options=-c
+	// statement_timeout=… bounds a stalled backend); the client's
+	// pass-through ones are laid over them, as PostgreSQL would.
 	bcfg := s.cfg.Backend.Copy()
-	bcfg.RuntimeParams = map[string]string{}
+	if bcfg.RuntimeParams == nil {
+		bcfg.RuntimeParams = map[string]string{}
+	}
 	for k, v := range params {
 		if passThrough[k] {
 			bcfg.RuntimeParams[k] = v
