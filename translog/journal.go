@@ -555,6 +555,11 @@ const preallocChunk = 4 << 20
 // for a chunk of zeros; if the records catch up with it, they are written
 // past the allocated end, which is correct, only slower. Zeros never parse
 // as a record: replay stops at them.
+// syncData makes a journal write durable: fdatasync, a variable so that a
+// test can make it fail as a failing disk does (EIO), which nothing on a
+// test machine reproduces reliably.
+var syncData = fdatasync
+
 func (j *journal) write(buf []byte, at int64) error {
 	end := at + int64(len(buf))
 	j.growMu.Lock()
@@ -567,7 +572,7 @@ func (j *journal) write(buf []byte, at int64) error {
 		if err != nil {
 			return err
 		}
-		return fdatasync(j.f)
+		return syncData(j.f)
 	}
 	j.hi = end
 	if j.alloc-end < preallocChunk/2 {
@@ -577,7 +582,7 @@ func (j *journal) write(buf []byte, at int64) error {
 	if _, err := j.f.WriteAt(buf, at); err != nil {
 		return err
 	}
-	return fdatasync(j.f)
+	return syncData(j.f)
 }
 
 // kickExtender wakes the extender without waiting for it.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -340,6 +341,38 @@ func TestStorageJournalWriteFails(t *testing.T) {
 		t.Fatalf("the journal (%d bytes) holds no torn record after the %d acknowledged ones (%d bytes)", len(j), len(sf.acked), good)
 	}
 	t.Logf("the journal holds %d bytes of a torn record %d after the acknowledged ones", int64(len(j))-good, len(sf.acked))
+	sf.checkRecovered(t)
+}
+
+// TestStorageFsyncFails: the journal's fdatasync reports an I/O error, as a
+// failing disk does (through syncData: this machine has no device mapper to
+// fail a real disk with). The Appends that waited for it error, and every
+// later one errors at once, even once the disk is good again: after a
+// failed fsync the kernel may have dropped the dirty pages and marked them
+// clean, so a retry could succeed for data that is gone (PostgreSQL's
+// "fsyncgate", 2018) — the log never retries, it fails closed until it is
+// reopened. Reopened, it holds every acknowledged entry at its index.
+func TestStorageFsyncFails(t *testing.T) {
+	sf := newStorageFault(t, "64m")
+	var calls atomic.Int64
+	syncData = func(f *os.File) error {
+		if calls.Add(1) > 10 {
+			return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: syscall.EIO}
+		}
+		return fdatasync(f)
+	}
+	defer func() { syncData = fdatasync }()
+	if !sf.appendUntilError(t, 4, 0, 1000, 20*time.Second, func(i int) []byte { return fmt.Appendf(nil, "side %d", i) }) {
+		t.Fatalf("the log acknowledged %d entries while fdatasync failed", len(sf.acked))
+	}
+	t.Logf("first failure after %d acknowledged entries (%d fdatasyncs): %.300v", sf.firstAt, calls.Load(), sf.first)
+	if !strings.Contains(sf.first.Error(), "input/output error") {
+		t.Errorf("want the Append to fail with the fdatasync's EIO, got %.300v", sf.first)
+	}
+	failsClosed(t, sf.l)
+	syncData = fdatasync // the disk is good again: still closed
+	failsClosed(t, sf.l)
+	sf.closeFailed(t)
 	sf.checkRecovered(t)
 }
 
