@@ -134,7 +134,8 @@ type Config struct {
 	// MaxSessions bounds the client connections served at once (each
 	// holds a backend connection and up to HoldLimit of held result):
 	// one more is refused at start-up with SQLSTATE 53300, as
-	// PostgreSQL refuses one over max_connections. Default 500.
+	// PostgreSQL refuses one over max_connections. Default
+	// DefaultMaxSessions.
 	MaxSessions int
 	// WriteTimeout bounds one write to a client: a client that stops
 	// reading its results is disconnected after it, freeing its backend
@@ -199,7 +200,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.MaxMessage = 1 << 20
 	}
 	if cfg.MaxSessions == 0 {
-		cfg.MaxSessions = 500
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = time.Minute
@@ -228,6 +229,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return srv, nil
 }
 
+// DefaultMaxSessions is Config.MaxSessions when it is 0.
+const DefaultMaxSessions = 500
+
 // Serve accepts connections on ln until ctx is done or ln fails, then closes
 // every session and waits for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -235,8 +239,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	go func() { <-ctx.Done(); ln.Close() }()
 	go s.refreshCoverage(ctx)
+	a := &acceptor{ln: ln, log: s.log, sleep: sleepCtx}
 	for {
-		conn, err := ln.Accept()
+		conn, err := a.accept(ctx)
 		if err != nil {
 			cancel()
 			s.wg.Wait()

@@ -8,6 +8,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/net/netutil"
 
 	"github.com/custodes/custodes/authority"
 	"github.com/custodes/custodes/config"
@@ -60,6 +62,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, 
 		}
 	}()
 
+	if err := checkDescriptors(cmp.Or(cfg.MaxSessions, gateway.DefaultMaxSessions), descriptorLimit()); err != nil {
+		return nil, err
+	}
 	keyText, err := os.ReadFile(cfg.Path(cfg.Log.KeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read log.key_file: %w", err)
@@ -399,6 +404,9 @@ func (s *Service) Serve(ctx context.Context, ready func()) error {
 		pgln.Close()
 		return fmt.Errorf("couldn't listen for the console on %s: %w", s.cfg.HTTP, err)
 	}
+	// Bounded, as the gateway's sessions are (checkDescriptors): more wait
+	// to be accepted.
+	httpln = netutil.LimitListener(httpln, maxConsoleConns)
 	hs := &http.Server{Handler: s.console, ReadHeaderTimeout: 10 * time.Second}
 	gctx, stopGateway := context.WithCancel(ctx)
 	defer stopGateway()

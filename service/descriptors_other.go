@@ -1,0 +1,5 @@
+//go:build !unix
+
+package service
+
+func descriptorLimit() uint64 { return noLimit }
