@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +62,11 @@ func FuzzSession(f *testing.F) {
 		if _, err := c.conn.Write(stream); err != nil {
 			return // the gateway may have ended the session already
 		}
-		// Read whatever comes, until the gateway stops talking.
-		c.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		// The stream ends there: half-closed, the gateway reads EOF after
+		// it and ends the session. Read whatever comes until then, or for
+		// at most 2s (a statement the stream started may run that long).
+		c.conn.(*net.TCPConn).CloseWrite()
+		c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 		io.Copy(io.Discard, c.conn)
 		c.conn.Close()
 
