@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ const origin = "test.custodes/agency"
 
 // grow appends n entries tagged tag to the log in dir and returns the
 // checkpoint published on Close.
-func grow(t *testing.T, dir, skey string, n int, tag string) []byte {
+func grow(t testing.TB, dir, skey string, n int, tag string) []byte {
 	t.Helper()
 	l, err := translog.Open(t.Context(), translog.Options{Dir: dir, SignerKey: skey, CheckpointInterval: 100 * time.Millisecond})
 	if err != nil {
@@ -58,7 +59,7 @@ func grow(t *testing.T, dir, skey string, n int, tag string) []byte {
 	return cp
 }
 
-func consistency(t *testing.T, dir string, size1, size2 uint64) [][]byte {
+func consistency(t testing.TB, dir string, size1, size2 uint64) [][]byte {
 	t.Helper()
 	src, err := translog.OpenSource(dir)
 	if err != nil {
@@ -84,7 +85,7 @@ var (
 	logsVal  logs
 )
 
-func getLogs(t *testing.T) logs {
+func getLogs(t testing.TB) logs {
 	t.Helper()
 	logsOnce.Do(func() {
 		skey, vkey, err := translog.GenerateKey(origin)
@@ -108,7 +109,7 @@ func getLogs(t *testing.T) logs {
 
 var tempDirs []string
 
-func tempDir(t *testing.T) string {
+func tempDir(t testing.TB) string {
 	d, err := os.MkdirTemp("", "witness-test")
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func newWitness(t *testing.T, dir, skey, plainKey string, logKeys ...string) *te
 	return &testWitness{Witness: w, url: srv.URL + "/", dir: dir, store: store, plainKey: plainKey}
 }
 
-func witnessKey(t *testing.T, name string) (skey, vkey string) {
+func witnessKey(t testing.TB, name string) (skey, vkey string) {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
@@ -489,4 +490,62 @@ func TestTesseraLog(t *testing.T) {
 			t.Fatalf("round %d: checkpoint\n%s\ncosigned by %v (%v)", round, cp, names, err)
 		}
 	}
+}
+
+// FuzzAddCheckpoint sends fuzzed add-checkpoint bodies — the checkpoint
+// note, its signatures and the consistency proof are all the submitter's —
+// to a witness of the test log, in process. Whatever comes in: no panic,
+// only 200, 4xx or 409 answers, and a 200 is a cosignature of the submitted
+// checkpoint that verifies. Then the cosigned checkpoint's signature block,
+// fuzzed too, through VerifyCosignatures.
+func FuzzAddCheckpoint(f *testing.F) {
+	l := getLogs(f)
+	skey, plain := witnessKey(f, "witness.example/fuzz")
+	for _, seed := range [][]byte{
+		formatRequestForTest(0, nil, l.cp3),
+		formatRequestForTest(0, nil, l.cp10),
+		formatRequestForTest(3, consistency(f, l.dir, 3, 10), l.cp10),
+		formatRequestForTest(0, nil, l.forkCp10),
+		[]byte("old 0\n\nnot a checkpoint\n"),
+	} {
+		f.Add(seed)
+	}
+	dir := f.TempDir()
+	store, err := witness.OpenDirStore(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { store.Close() })
+	w, err := witness.New(witness.Config{SignerKey: skey, LogKeys: []string{l.vkey}, Store: store})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := httptest.NewRecorder()
+		w.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/add-checkpoint", bytes.NewReader(body)))
+		switch code := rec.Code; {
+		case code == http.StatusOK:
+			_, cp, ok := bytes.Cut(body, []byte("\n\n"))
+			if !ok {
+				t.Fatalf("200 for a body without a blank line: %q", body)
+			}
+			names, err := witness.VerifyCosignatures(append(bytes.Clone(cp), rec.Body.Bytes()...), []string{plain})
+			if err != nil || len(names) != 1 {
+				t.Fatalf("200, but its cosignature of %q does not verify: %v %v", cp, names, err)
+			}
+		case code == http.StatusConflict, code >= 400 && code < 500:
+		default:
+			t.Fatalf("answered %d to %q", code, body)
+		}
+		witness.VerifyCosignatures(body, []string{plain, w.VerifierKey()})
+	})
+}
+
+// formatRequestForTest is an add-checkpoint body (see request.go).
+func formatRequestForTest(old uint64, proof [][]byte, cp []byte) []byte {
+	b := fmt.Appendf(nil, "old %d\n", old)
+	for _, h := range proof {
+		b = append(base64.StdEncoding.AppendEncode(b, h), '\n')
+	}
+	return append(append(b, '\n'), cp...)
 }
