@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +87,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 	type key struct{ target, mode string }
 	tps := map[key][]float64{}
 	lat := map[key][]int32{}
+	var steal []float64 // percent, per round
 	if o.warmup > 0 {
 		say("bench: warm-up, %v per target and mode", o.warmup)
 		for _, tg := range targets {
@@ -103,17 +105,21 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				cpu0 := cpuTime(d.GatewayPid())
+				cpu0, ticks0 := cpuTime(d.GatewayPid()), readCPUTicks()
 				js0, _ := readJournalStats(ctx, d)
 				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r), script(o.subjects))
 				if err != nil {
 					return err
 				}
 				gw := ""
+				if st := readCPUTicks().stealSince(ticks0); st >= 0 {
+					gw = fmt.Sprintf("  steal %2.0f%%", st)
+					steal = append(steal, st)
+				}
 				if tg.name == "custodes" && len(res.latencies) > 0 {
 					// The gateway's own CPU per transaction: what it costs
 					// when it is not waiting.
-					gw = fmt.Sprintf("  gateway CPU %.0f µs/transaction", (cpuTime(d.GatewayPid())-cpu0).Seconds()*1e6/float64(len(res.latencies)))
+					gw += fmt.Sprintf("  gateway CPU %.0f µs/transaction", (cpuTime(d.GatewayPid())-cpu0).Seconds()*1e6/float64(len(res.latencies)))
 					if js, err := readJournalStats(ctx, d); err == nil {
 						gw += js.since(js0)
 					}
@@ -129,6 +135,9 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 	case <-d.Exited():
 		return fmt.Errorf("custodes serve exited during the load")
 	default:
+	}
+	if len(steal) > 0 {
+		say("bench: CPU steal during the rounds (the hypervisor running others on this VM's CPUs): median %.0f%%, highest %.0f%%", median(steal), slices.Max(steal))
 	}
 	for _, mode := range modes {
 		direct, bouncer, ours := tps[key{"direct", mode}], tps[key{"pgbouncer", mode}], tps[key{"custodes", mode}]
