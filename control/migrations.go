@@ -90,6 +90,22 @@ CREATE TRIGGER authorities_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE 
 CREATE TRIGGER suspensions_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custodes.suspensions
 	FOR EACH STATEMENT EXECUTE FUNCTION custodes.notify_state();
 `,
+	// 5: where the storage attestations are in the log, so that a restart
+	// seeds the storage sampler's growth window without reading the whole
+	// log (control.DB.Attestations).
+	`
+CREATE TABLE custodes.storage_attestations (
+	tenant text NOT NULL,
+	entry  bigint NOT NULL,
+	at     timestamptz NOT NULL,
+	PRIMARY KEY (tenant, entry)
+);
+CREATE INDEX ON custodes.storage_attestations (tenant, at);
+CREATE TABLE custodes.storage_indexed (
+	tenant     text PRIMARY KEY,
+	indexed_at timestamptz NOT NULL DEFAULT now()
+);
+`,
 }
 
 // Migrate brings the control schema up to date. It is idempotent and safe to
