@@ -2,9 +2,11 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -70,7 +72,7 @@ func (s *Scope) SetScope(ctx context.Context, pid uint32, key string, unrestrict
 	if subjects == nil {
 		subjects = []string{}
 	}
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := s.exec(ctx, `
 		INSERT INTO custodes_scope.sessions (pid, started, key, unrestricted, subjects)
 		SELECT $1, a.backend_start, $2, $3, $4 FROM pg_stat_get_activity($1) a WHERE a.backend_start IS NOT NULL
 		ON CONFLICT (pid) DO UPDATE SET started = excluded.started, key = excluded.key,
@@ -87,8 +89,25 @@ func (s *Scope) SetScope(ctx context.Context, pid uint32, key string, unrestrict
 
 // ClearScope removes backend pid's scope: it then sees no person-level row.
 func (s *Scope) ClearScope(ctx context.Context, pid uint32) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM custodes_scope.sessions WHERE pid = $1`, int32(pid)); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM custodes_scope.sessions WHERE pid = $1`, int32(pid)); err != nil {
 		return fmt.Errorf("couldn't clear scope: %w", err)
 	}
 	return nil
+}
+
+// exec runs one of the idempotent statements above. After a failure of the
+// connection rather than of the statement — the agency's server restarted,
+// or the link to it was cut, and then every idle connection in the pool is
+// dead — it drops the pool's connections and tries once more on a new one,
+// so that the first session after the server is back is not denied for a
+// connection that died while idle. Retrying is safe because running either
+// statement twice changes nothing.
+func (s *Scope) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := s.pool.Exec(ctx, sql, args...)
+	var pe *pgconn.PgError
+	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil {
+		s.pool.Reset()
+		tag, err = s.pool.Exec(ctx, sql, args...)
+	}
+	return tag, err
 }
