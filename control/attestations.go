@@ -16,11 +16,14 @@ type Attestation struct {
 	At    time.Time
 }
 
+// insertAttestation remembers one pointer; a second time changes nothing.
+const insertAttestation = `INSERT INTO custodes.storage_attestations (tenant, entry, at) VALUES ($1, $2, $3)
+	ON CONFLICT DO NOTHING`
+
 // RecordAttestation remembers that the log's entry index is a storage
 // attestation of tenant taken at at. Recording it twice changes nothing.
 func (db *DB) RecordAttestation(ctx context.Context, tenant string, index uint64, at time.Time) error {
-	if _, err := db.pool.Exec(ctx, `INSERT INTO custodes.storage_attestations (tenant, entry, at) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, tenant, int64(index), at); err != nil {
+	if _, err := db.pool.Exec(ctx, insertAttestation, tenant, int64(index), at); err != nil {
 		return fmt.Errorf("couldn't record storage attestation: %w", err)
 	}
 	return nil
@@ -39,13 +42,7 @@ func (db *DB) Attestations(ctx context.Context, tenant string, since time.Time) 
 		return nil, false, nil
 	}
 	rows, _ := db.pool.Query(ctx, `SELECT entry, at FROM custodes.storage_attestations WHERE tenant = $1 AND at >= $2 ORDER BY entry`, tenant, since)
-	atts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attestation, error) {
-		var entry int64
-		var a Attestation
-		err := r.Scan(&entry, &a.At)
-		a.Entry = uint64(entry)
-		return a, err
-	})
+	atts, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Attestation])
 	if err != nil {
 		return nil, false, fmt.Errorf("couldn't read storage attestations: %w", err)
 	}
@@ -58,8 +55,7 @@ func (db *DB) Attestations(ctx context.Context, tenant string, since time.Time) 
 func (db *DB) IndexAttestations(ctx context.Context, tenant string, found []Attestation) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		for _, a := range found {
-			if _, err := tx.Exec(ctx, `INSERT INTO custodes.storage_attestations (tenant, entry, at) VALUES ($1, $2, $3)
-				ON CONFLICT DO NOTHING`, tenant, int64(a.Entry), a.At); err != nil {
+			if _, err := tx.Exec(ctx, insertAttestation, tenant, int64(a.Entry), a.At); err != nil {
 				return err
 			}
 		}
