@@ -1,38 +1,25 @@
 package main
 
-import (
-	"os"
-	"strconv"
-	"strings"
-)
+import "github.com/prometheus/procfs"
 
-// cpuTicks is the machine's CPU time from /proc/stat's "cpu" line, in clock
-// ticks: all of it, and what the hypervisor stole (time this VM's CPUs
+// cpuTicks is the machine's CPU time from /proc/stat (through procfs), in
+// seconds: all of it, and what the hypervisor stole (time this VM's CPUs
 // wanted to run and could not, because the host ran something else). A
 // round with much steal says more about the host than about the targets.
-type cpuTicks struct{ total, steal int64 }
+type cpuTicks struct{ total, steal float64 }
 
 func readCPUTicks() cpuTicks {
-	b, err := os.ReadFile("/proc/stat")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return cpuTicks{}
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
+	st, err := fs.Stat()
+	if err != nil {
 		return cpuTicks{}
 	}
-	var t cpuTicks
-	// user nice system idle iowait irq softirq steal [guest guest_nice,
-	// which are counted in user and nice already] (proc(5)).
-	for i, s := range f[1:9] {
-		n, _ := strconv.ParseInt(s, 10, 64)
-		t.total += n
-		if i == 7 {
-			t.steal = n
-		}
-	}
-	return t
+	c := st.CPUTotal
+	// Guest time is counted in user time already (proc(5)).
+	return cpuTicks{total: c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal, steal: c.Steal}
 }
 
 // stealSince is the share of CPU time stolen since before, in percent; -1
@@ -42,5 +29,5 @@ func (t cpuTicks) stealSince(before cpuTicks) float64 {
 	if d <= 0 || before.total == 0 {
 		return -1
 	}
-	return float64(t.steal-before.steal) * 100 / float64(d)
+	return (t.steal - before.steal) * 100 / d
 }
