@@ -112,8 +112,8 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 					return err
 				}
 				gw := ""
-				if ticks := readCPUTicks(); ticks.stealSince(ticks0) >= 0 {
-					st := ticks.stealSince(ticks0)
+				ticks := readCPUTicks()
+				if st := ticks.stealSince(ticks0); st >= 0 {
 					gw = fmt.Sprintf("  steal %2.0f%%  idle %2.0f%%", st, ticks.idleSince(ticks0))
 					steal = append(steal, st)
 				}
