@@ -15,6 +15,13 @@
 //     (session pooling) and custodes, alternately, several rounds each of
 //     -M prepared and -M simple: throughput, and p99 latency from
 //     pgbench's per-transaction logs;
+//   - in the same rounds, the ceiling (ceiling.go): a bare relay in this
+//     process that does nothing but what the design fixes for every
+//     statement — wait for a durable record before each reply, and run
+//     the statement as the gateway's role under its row-level security —
+//     once as the superuser ("durable", the wait alone) and once as the
+//     gateway's role ("ceiling"), so that the table shows what the design
+//     costs on this machine before custodes does any work;
 //   - the gateway's RSS with 100 open sessions;
 //   - durable appends/s of translog.Log against Tessera's POSIX storage
 //     alone, with 16 and 64 concurrent appenders;
@@ -29,7 +36,7 @@
 // pgbench and PgBouncer reach the database directly as the cluster's
 // superuser (postgres), which bypasses row-level security like any
 // superuser; custodes is reached as the demo analyst alice under W-DEMO-1.
-// All three run the same statement.
+// All of them run the same statement.
 package main
 
 import (

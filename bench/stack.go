@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 
@@ -56,4 +57,15 @@ func superuser(c *pgcluster.Cluster) (user, password string) {
 	}
 	pw, _ := u.User.Password()
 	return u.User.Username(), pw
+}
+
+// gatewayRole is the user and password of the gateway's backend URL: the
+// ceiling connects as the gateway's role, under its row-level security.
+func gatewayRole(backendURL string) (user, password string, err error) {
+	u, err := url.Parse(backendURL)
+	if err != nil || u.User == nil {
+		return "", "", fmt.Errorf("couldn't read the gateway's role from backend.url")
+	}
+	pw, _ := u.User.Password()
+	return u.User.Username(), pw, nil
 }
