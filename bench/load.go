@@ -174,15 +174,15 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 	}
 	for _, mode := range modes {
 		bouncer := tps[key{"pgbouncer", mode}]
-		for _, c := range []struct{ name, figure string }{
+		for _, relay := range []struct{ name, figure string }{
 			{"durable", "bare relay as the superuser, each reply waiting for a durable record; no custodes work"},
 			{"ceiling", "ceiling: the same relay as the gateway's role, under its row-level security"},
 		} {
-			ceil := tps[key{c.name, mode}]
+			ceil := tps[key{relay.name, mode}]
 			t.add(row{
-				figure:   fmt.Sprintf("%s, -M %s", c.figure, mode),
+				figure:   fmt.Sprintf("%s, -M %s", relay.figure, mode),
 				baseline: fmt.Sprintf("PgBouncer %s", count(median(bouncer))),
-				ours:     fmt.Sprintf("%s tps, p99 %.2f ms", count(median(ceil)), percentile(lat[key{c.name, mode}], 0.99)),
+				ours:     fmt.Sprintf("%s tps, p99 %.2f ms", count(median(ceil)), percentile(lat[key{relay.name, mode}], 0.99)),
 				ratio:    fmt.Sprintf("%.2f× PgBouncer", median(ceil)/median(bouncer)),
 				info:     true,
 			})
