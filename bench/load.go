@@ -173,6 +173,12 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 		})
 	}
 	for _, mode := range modes {
+		bouncer, ceil := median(tps[key{"pgbouncer", mode}]), median(tps[key{"ceiling", mode}])
+		if ceil < 0.5*bouncer {
+			say("bench: -M %s: the ceiling, %.0f tps, is %.2f× PgBouncer: below the required 0.5×, which no implementation of the design can reach on this machine", mode, ceil, ceil/bouncer)
+		}
+	}
+	for _, mode := range modes {
 		bouncer := tps[key{"pgbouncer", mode}]
 		for _, relay := range []struct{ name, figure string }{
 			{"durable", "bare relay as the superuser, each reply waiting for a durable record; no custodes work"},
