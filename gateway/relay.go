@@ -288,6 +288,15 @@ func (s *session) complete(ctx context.Context, o *op, end pgproto3.BackendMessa
 		s.remember(o.v.orig)
 	}
 	s.send(end)
+	if len(s.pending) > 0 && s.pending[0].kind == opReady {
+		// The backend's ReadyForQuery follows at once, and what ends the
+		// batch flushes it: one write, and one wake-up of the client, per
+		// batch instead of two. Should the backend fail before it, the
+		// session drops what is queued (run): this statement's rows are
+		// on the record but never released, and the client is told only
+		// that the connection was lost — never a result and then an error.
+		return nil
+	}
 	return s.flush()
 }
 

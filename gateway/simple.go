@@ -80,6 +80,14 @@ func (s *session) simpleQuery(ctx context.Context, sql string) error {
 		}
 		s.afterRun(verdicts[i:j])
 		i = j
+		if i < len(verdicts) {
+			// The run's last result waited for its ReadyForQuery
+			// (complete): release it before the string goes on, so that
+			// no more than one statement's result is ever held.
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
 	}
 	s.readyForQuery()
 	return s.flush()
