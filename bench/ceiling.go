@@ -93,6 +93,10 @@ func (c *ceiling) serve() {
 	}
 }
 
+// stats are the ceiling journal's fdatasyncs so far and the records they
+// made durable.
+func (c *ceiling) stats() (syncs, records int64) { return c.j.stats() }
+
 // stop closes the listener and waits for the connections, which end as
 // pgbench closes them; then the journal.
 func (c *ceiling) stop() {

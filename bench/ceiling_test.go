@@ -50,7 +50,7 @@ func TestCeilingRelays(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 
-	s0, r0 := relay.j.stats()
+	s0, r0 := relay.stats()
 	var n int
 	// Extended protocol (Parse, Describe, Sync, then Bind, Execute, Sync).
 	if err := conn.QueryRow(ctx, "SELECT $1::int + 1", 41).Scan(&n); err != nil || n != 42 {
@@ -67,7 +67,7 @@ func TestCeilingRelays(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT 8", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 8 {
 		t.Fatalf("query after an error: %d, %v", n, err)
 	}
-	s1, r1 := relay.j.stats()
+	s1, r1 := relay.stats()
 	// Each batch ending in Sync or a Query waited for one record.
 	if r1-r0 < 4 || s1 <= s0 {
 		t.Errorf("records made durable: %d in %d fdatasyncs; want at least 4 in at least 1", r1-r0, s1-s0)

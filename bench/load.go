@@ -121,7 +121,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 				}
 				cpu0, ticks0 := cpuTime(d.GatewayPid()), readCPUTicks()
 				js0, _ := readJournalStats(ctx, d)
-				cs0, cr0 := c.j.stats()
+				cs0, cr0 := c.stats()
 				res, err := pgbench(ctx, tl.pgbench, tg, mode, o.clients, o.threads, o.duration, dir, fmt.Sprintf("%s-%s-%d", tg.name, mode, r), script(o.subjects))
 				if err != nil {
 					return err
@@ -141,7 +141,7 @@ func rounds(ctx context.Context, o *options, tl *tools, targets []target, dir st
 					}
 				}
 				if tg.addr == c.addr {
-					if cs, cr := c.j.stats(); cs > cs0 {
+					if cs, cr := c.stats(); cs > cs0 {
 						gw += fmt.Sprintf("  journal: %d fdatasyncs, %.1f records each", cs-cs0, float64(cr-cr0)/float64(cs-cs0))
 					}
 				}
